@@ -1,0 +1,59 @@
+"""Cut SQL into clauses at top-level clause keywords, by real tokenization.
+
+Used by PSG (prefix augmentation) and by MCTS (one action = one clause).
+Keywords inside strings, identifiers or parenthesised subqueries never cut;
+a set operator and the SELECT right after it stay in one clause.
+"""
+
+from __future__ import annotations
+
+from sqlglot.tokens import Tokenizer, TokenType
+
+CLAUSE_TOKENS = {
+    TokenType.SELECT, TokenType.FROM, TokenType.WHERE, TokenType.GROUP_BY, TokenType.HAVING,
+    TokenType.ORDER_BY, TokenType.LIMIT, TokenType.UNION, TokenType.INTERSECT, TokenType.EXCEPT,
+}
+SET_OPS = {TokenType.UNION, TokenType.INTERSECT, TokenType.EXCEPT}
+
+
+def clause_starts(sql: str) -> list[int]:
+    """Character offsets where top-level clauses begin (the first is the first keyword)."""
+    try:
+        tokens = Tokenizer().tokenize(sql)
+    except Exception:  # untokenizable text (unterminated string): no cut points
+        return [0] if sql.strip() else []
+    starts, depth, prev = [], 0, None
+    for tok in tokens:
+        if tok.token_type == TokenType.L_PAREN:
+            depth += 1
+        elif tok.token_type == TokenType.R_PAREN:
+            depth = max(0, depth - 1)
+        elif depth == 0 and tok.token_type in CLAUSE_TOKENS:
+            if not (tok.token_type == TokenType.SELECT and prev in SET_OPS):
+                starts.append(tok.start)
+        prev = tok.token_type
+    if not starts or starts[0] != 0:
+        starts.insert(0, 0)
+    return starts
+
+
+def split_clauses(sql: str) -> list[str]:
+    sql = sql.strip()
+    starts = clause_starts(sql) + [len(sql)]
+    return [sql[a:b].strip() for a, b in zip(starts, starts[1:]) if sql[a:b].strip()]
+
+
+def prefixes(sql: str) -> list[str]:
+    """Every proper clause prefix, never the empty one: PSG's cut points."""
+    sql = sql.strip()
+    return [sql[:i].rstrip() for i in clause_starts(sql)[1:]]
+
+
+def next_clause(prefix: str, continuation: str) -> tuple[str, bool]:
+    """The first clause of `continuation` (text generated after `prefix`) and whether the SQL ends there."""
+    full = prefix + continuation
+    start = len(prefix) + len(continuation) - len(continuation.lstrip())
+    cuts = [i for i in clause_starts(full) if i > start]
+    if not cuts:
+        return full[start:].strip(), True
+    return full[start:cuts[0]].strip(), False

@@ -1,0 +1,29 @@
+"""What every stage script shares: the error contract and the closing summary."""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+from rich.console import Console
+from rich.table import Table
+
+from sqlforge.io import InputError
+
+console = Console(stderr=True)
+
+
+def run_stage(main: Callable[[], None]) -> None:
+    """Bad input ends the stage with one clear message and exit code 2 (outputs are written atomically)."""
+    try:
+        main()
+    except InputError as e:
+        console.print(f"[bold red]error:[/] {e}", markup=True, highlight=False)
+        sys.exit(2)
+
+
+def summary(title: str, rows: dict) -> None:
+    table = Table(title=title, show_header=False)
+    for key, value in rows.items():
+        table.add_row(str(key), f"{value:.4g}" if isinstance(value, float) else str(value))
+    console.print(table)

@@ -1,0 +1,245 @@
+"""Typed view of params.yaml.
+
+Each pipeline stage reads its own section. Loading is strict: an unknown key
+or a value of the wrong type is an error that names the key, so a typo in a
+recipe fails before any work is done.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sqlforge.io import InputError
+
+
+@dataclass
+class DemoData:
+    seed: int = 0
+    train_questions: int = 2400
+    dev_questions: int = 360
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "demo"  # demo | spider | bird
+    source: str = ""  # folder with the dataset in its official layout (real datasets)
+    dev_split: str = "dev"
+    demo: DemoData = field(default_factory=DemoData)
+
+
+@dataclass
+class TinyModel:
+    seed: int = 0
+    vocab_size: int = 4096
+    hidden_size: int = 128
+    num_layers: int = 4
+    num_heads: int = 4
+    num_kv_heads: int = 2
+    intermediate_size: int = 512
+    max_position_embeddings: int = 2048
+
+
+@dataclass
+class ModelConfig:
+    base: str = "demo"  # "demo" builds the tiny model; otherwise a local path or hub id
+    tiny: TinyModel = field(default_factory=TinyModel)
+
+
+@dataclass
+class EngineConfig:
+    backend: str = "transformers"  # transformers | vllm
+    batch_size: int = 64
+    dtype: str = "auto"  # auto | float32 | bfloat16 | float16
+    max_new_tokens: int = 128
+    tensor_parallel_size: int = 1
+    gpu_memory_utilization: float = 0.85
+
+
+@dataclass
+class PSGConfig:
+    mode: str = "random"  # none | random | hard | all_prefixes
+    ratio: float = 0.3
+    min_tables: int = 3
+
+
+@dataclass
+class PreprocessConfig:
+    seed: int = 0
+    sample_values: int = 2
+    max_schema_tokens: int = 1024
+    psg: PSGConfig = field(default_factory=PSGConfig)
+
+
+@dataclass
+class SFTConfig:
+    seed: int = 0
+    method: str = "lora"  # lora | qlora | full
+    epochs: float = 6.0
+    max_steps: int = -1
+    learning_rate: float = 2e-3
+    lr_scheduler: str = "cosine"
+    warmup_ratio: float = 0.03
+    batch_size: int = 32
+    grad_accum: int = 1
+    max_length: int = 1024
+    lora_r: int = 64
+    lora_alpha: int = 128
+    lora_dropout: float = 0.0
+    target_modules: str = "all-linear"
+    modules_to_save: list[str] = field(default_factory=lambda: ["embed_tokens", "lm_head"])
+    max_examples: int = -1
+
+
+@dataclass
+class TimeoutConfig:
+    t_min: float = 2.0
+    k: float = 1.2
+    c: float = 1.0
+
+
+@dataclass
+class TreeConfig:
+    seed: int = 0
+    shards: list[int] = field(default_factory=lambda: [0, 1])
+    branching: int = 2
+    max_depth: int = 2
+    temperature: float = 0.8
+    top_p: float = 1.0
+    max_questions: int = 600
+    timeout: TimeoutConfig = field(default_factory=TimeoutConfig)
+
+
+@dataclass
+class PairsConfig:
+    seed: int = 0
+    kinds: list[str] = field(default_factory=lambda: ["emerge", "baseline"])
+    test_fraction: float = 0.2
+
+
+@dataclass
+class RMConfig:
+    seed: int = 0
+    base: str = "sft"  # "sft" = the merged SFT model; otherwise a path or hub id
+    epochs: float = 2.0
+    max_steps: int = -1
+    learning_rate: float = 1e-3
+    batch_size: int = 16
+    max_length: int = 1024
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    center_rewards_coefficient: float = 0.01
+
+
+@dataclass
+class MCTSConfig:
+    seed: int = 0
+    iterations: int = 8
+    expand_n: int = 3
+    top_k: int = 3
+    alpha: float = 0.4
+    w_exp: float = 100.0
+    max_depth: int = 20
+    temperature: float = 0.8
+    selector: str = "best_reward"  # best_reward | most_visited
+    max_questions: int = -1
+    timeout_s: float = 10.0
+
+
+@dataclass
+class ValidateConfig:
+    rules: str = "auto"  # auto | spider | bird
+    timeout_s: float = 60.0
+    max_questions: int = -1
+
+
+@dataclass
+class Params:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    sft: SFTConfig = field(default_factory=SFTConfig)
+    tree: TreeConfig = field(default_factory=TreeConfig)
+    pairs: PairsConfig = field(default_factory=PairsConfig)
+    rm: RMConfig = field(default_factory=RMConfig)
+    mcts: MCTSConfig = field(default_factory=MCTSConfig)
+    validate: ValidateConfig = field(default_factory=ValidateConfig)
+
+
+CHOICES = {
+    "data.dataset": {"demo", "spider", "bird"},
+    "engine.backend": {"transformers", "vllm"},
+    "engine.dtype": {"auto", "float32", "bfloat16", "float16"},
+    "preprocess.psg.mode": {"none", "random", "hard", "all_prefixes"},
+    "sft.method": {"lora", "qlora", "full"},
+    "mcts.selector": {"best_reward", "most_visited"},
+    "validate.rules": {"auto", "spider", "bird"},
+}
+
+
+def _check_type(value: Any, tp: Any, key: str, source: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise InputError(f"{source}: '{key}' must be a list, got {type(value).__name__}")
+        return [_check_type(v, item_tp, f"{key}[{i}]", source) for i, v in enumerate(value)]
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise InputError(f"{source}: '{key}' must be a mapping, got {type(value).__name__}")
+        return _build(tp, value, key, source)
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float, str, bool) and (type(value) is not tp):
+        raise InputError(f"{source}: '{key}' must be {tp.__name__}, got {type(value).__name__} {value!r}")
+    allowed = CHOICES.get(key)
+    if allowed is not None and value not in allowed:
+        raise InputError(f"{source}: '{key}' must be one of {sorted(allowed)}, got {value!r}")
+    return value
+
+
+def _build(cls: type, data: dict, prefix: str, source: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        where = f"{prefix}." if prefix else ""
+        raise InputError(f"{source}: unknown key(s) {', '.join(where + k for k in unknown)}")
+    kwargs = {}
+    for name, value in data.items():
+        key = f"{prefix}.{name}" if prefix else name
+        kwargs[name] = _check_type(value, hints[name], key, source)
+    return cls(**kwargs)
+
+
+def params_from_dict(data: dict, source: str = "params") -> Params:
+    params = _build(Params, data or {}, "", source)
+    shards = params.tree.shards
+    if shards != list(range(len(shards))) or not shards:
+        raise InputError(f"{source}: 'tree.shards' must be [0, 1, ..., n-1], got {shards}")
+    return params
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except yaml.YAMLError as e:
+        raise InputError(f"{path}: invalid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a mapping at the top level")
+    return params_from_dict(data, str(path))
+
+
+def as_dict(params: Any) -> dict:
+    return dataclasses.asdict(params)
+

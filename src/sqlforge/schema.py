@@ -1,0 +1,103 @@
+"""Serialize a database schema as CREATE TABLE text for prompts.
+
+Column names and types come from tables.json (the names a dataset's gold SQL
+uses) with declared types read from the database; primary keys (composite
+ones too) and foreign keys are spelled out; each column may carry a few
+distinct sample values read from the database. Identifiers are quoted when
+they are not plain words (BIRD has names with spaces).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+from sqlforge.sqlexec import open_readonly
+
+_PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def quote(name: str) -> str:
+    return name if _PLAIN.match(name) else '"' + name.replace('"', '""') + '"'
+
+
+def _pk_groups(entry: dict) -> list[list[int]]:
+    return [pk if isinstance(pk, list) else [pk] for pk in entry.get("primary_keys", [])]
+
+
+def _sample_values(conn, table: str, column: str, k: int) -> list:
+    if k <= 0:
+        return []
+    sql = (f"SELECT DISTINCT {quote(column)} FROM {quote(table)} WHERE {quote(column)} IS NOT NULL "
+           f"ORDER BY rowid LIMIT {k}")
+    try:
+        return [row[0] for row in conn.execute(sql).fetchall()]
+    except Exception:  # views or WITHOUT ROWID tables: fall back to unordered
+        return [row[0] for row in conn.execute(sql.replace(" ORDER BY rowid", "")).fetchall()]
+
+
+def _fmt(value) -> str:
+    if isinstance(value, str):
+        value = value if len(value) <= 30 else value[:27] + "..."
+        return "'" + value.replace("'", "''") + "'"
+    return str(value)
+
+
+def schema_blocks(entry: dict, db_path: str, sample_values: int = 2) -> list[str]:
+    """One CREATE TABLE statement per table."""
+    tables = entry["table_names_original"]
+    columns = entry["column_names_original"]
+    by_table: dict[int, list[int]] = {i: [] for i in range(len(tables))}
+    for idx, (t_idx, _) in enumerate(columns):
+        if t_idx >= 0:
+            by_table[t_idx].append(idx)
+    pk_groups = _pk_groups(entry)
+    single_pk = {g[0] for g in pk_groups if len(g) == 1}
+    # keys carry no useful sample values
+    key_columns = single_pk | {c for pair in entry.get("foreign_keys", []) for c in pair}
+    conn = open_readonly(db_path)
+    try:
+        parts = []
+        for t_idx, table in enumerate(tables):
+            declared = {row[1].lower(): (row[2] or "").upper() for row in
+                        conn.execute(f"PRAGMA table_info({quote(table)})").fetchall()}
+            lines = []
+            for idx in by_table[t_idx]:
+                name = columns[idx][1]
+                if name.lower() not in declared:
+                    raise ValueError(f"column {table}.{name} from tables.json is not in the database")
+                line = f"  {quote(name)} {declared[name.lower()] or 'TEXT'}"
+                if idx in single_pk:
+                    line += " PRIMARY KEY"
+                values = [] if idx in key_columns else _sample_values(conn, table, name, sample_values)
+                lines.append((line, " -- e.g. " + ", ".join(_fmt(v) for v in values) if values else ""))
+            for group in pk_groups:
+                if len(group) > 1 and columns[group[0]][0] == t_idx:
+                    lines.append((f"  PRIMARY KEY ({', '.join(quote(columns[i][1]) for i in group)})", ""))
+            for src, dst in entry.get("foreign_keys", []):
+                if columns[src][0] == t_idx:
+                    ref_table = tables[columns[dst][0]]
+                    lines.append((f"  FOREIGN KEY ({quote(columns[src][1])}) REFERENCES "
+                                  f"{quote(ref_table)}({quote(columns[dst][1])})", ""))
+            body = "\n".join(text + ("," if i < len(lines) - 1 else "") + comment
+                             for i, (text, comment) in enumerate(lines))
+            parts.append(f"CREATE TABLE {quote(table)} (\n{body}\n);")
+        return parts
+    finally:
+        conn.close()
+
+
+def serialize_schema(entry: dict, db_path: str, sample_values: int = 2) -> str:
+    return "\n".join(schema_blocks(entry, db_path, sample_values))
+
+
+def fit_schema(entry: dict, db_path: str, sample_values: int, max_tokens: int,
+               count_tokens: Callable[[str], int]) -> str:
+    """Largest serialization under the token budget: fewer sample values first, then fewer tables."""
+    for k in range(sample_values, -1, -1):
+        blocks = schema_blocks(entry, db_path, k)
+        if count_tokens("\n".join(blocks)) <= max_tokens:
+            return "\n".join(blocks)
+    while len(blocks) > 1 and count_tokens("\n".join(blocks)) > max_tokens:
+        blocks.pop()
+    return "\n".join(blocks)
