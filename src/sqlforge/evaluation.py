@@ -71,3 +71,33 @@ def results_match(rules: str, gold_sql: str, gold: list[tuple], pred: list[tuple
     if rules == "bird":
         return bird_result_eq(gold, pred)
     return spider_result_eq(gold, pred, has_order_by(gold_sql))
+
+
+def gold_timeout(t_gold: float, t_min: float, k: float, c: float) -> float:
+    """ReSQLver's dynamic prediction timeout: max(t_min, k * t_gold + c)."""
+    return max(t_min, k * t_gold + c)
+
+
+def verdicts(records: list[dict], predictions: list[str], rules: str, executor) -> list[dict]:
+    """Execute each prediction and its gold; never uses a prediction to choose another."""
+    out = []
+    for rec, pred in zip(records, predictions):
+        gold = executor.execute(rec["db_path"], rec["gold"])
+        result = executor.execute(rec["db_path"], pred)
+        if not gold.ok:
+            raise RuntimeError(f"gold SQL of {rec['id']} fails: {gold.error}")
+        correct = result.ok and results_match(rules, rec["gold"], gold.rows, result.rows)
+        out.append({"id": rec["id"], "correct": bool(correct), "error_kind": result.error_kind})
+    return out
+
+
+def accuracy_report(records: list[dict], verdict_list: list[dict]) -> dict:
+    by_diff: dict[str, list[bool]] = {}
+    for rec, v in zip(records, verdict_list):
+        by_diff.setdefault(rec["difficulty"], []).append(v["correct"])
+    n = len(verdict_list)
+    return {
+        "ex": sum(v["correct"] for v in verdict_list) / n if n else 0.0,
+        "n": n,
+        "ex_by_difficulty": {d: sum(vs) / len(vs) for d, vs in sorted(by_diff.items())},
+    }

@@ -64,7 +64,7 @@ def _classify(exc: Exception) -> str:
     msg = str(exc).lower()
     if "interrupted" in msg:
         return TIMEOUT
-    if "not authorized" in msg or "prohibited" in msg or "readonly" in msg or "read-only" in msg:
+    if "not authorized" in msg or "authorization denied" in msg or "prohibited" in msg or "readonly" in msg or "read-only" in msg:
         return DENIED
     if "one statement at a time" in msg:
         return MULTI

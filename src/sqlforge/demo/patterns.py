@@ -338,14 +338,14 @@ def set_operation(db, rows, rng):
                         f"Find each {c.nl} having a {t.singular} with {x.nl} greater than {b} or less than {a}.",
                         f"Show the {c.nl} of every {t.singular} whose {x.nl} is either above {b} or below {a}."],
                        f"{base} > {b} UNION {base} < {a}")
-    return Example([f"Which {c.nl} values have a {t.singular} with {x.nl} above {a} but none below {b}?",
-                    f"List the {c.nl} values with {t.plural} whose {x.nl} is over {a}, excluding those with "
-                    f"{x.nl} under {b}.",
-                    f"Find each {c.nl} having a {t.singular} with {x.nl} greater than {a} but no {t.singular} "
-                    f"with {x.nl} less than {b}.",
-                    f"Show the {c.nl} values of {t.plural} whose {x.nl} is above {a}, except those that also "
-                    f"have {t.plural} whose {x.nl} is below {b}."],
-                   f"{base} > {a} EXCEPT {base} < {b}")
+    n = t.by_role("name")[0]
+    v = _value(rows, t, c.name, rng)
+    return Example([f"Which {t.plural} have {c.nl} {v} but not a {x.nl} above {b}?",
+                    f"List the {t.plural} whose {c.nl} is {v}, excluding those with {x.nl} over {b}.",
+                    f"Find {t.plural} with {c.nl} {v} except the ones whose {x.nl} is greater than {b}.",
+                    f"Show the {n.nl} of {t.plural} with {c.nl} {v}, leaving out any with {x.nl} above {b}."],
+                   f"SELECT {n.name} FROM {t.name} WHERE {c.name} = {_lit(v)} EXCEPT "
+                   f"SELECT {n.name} FROM {t.name} WHERE {x.name} > {b}")
 
 
 PATTERNS: tuple[Pattern, ...] = (

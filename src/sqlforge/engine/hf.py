@@ -32,7 +32,8 @@ class TransformersEngine:
         self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=resolve_dtype(dtype, self.device))
         self.model.to(self.device).eval()
         self.batch_size = batch_size
-        self.calls = 0
+        self.calls = 0  # batched model invocations
+        self.requests = 0  # prompts generated from or scored
         self.generated_tokens = 0
 
     def _batches(self, lengths: list[int], size: int):
@@ -43,6 +44,7 @@ class TransformersEngine:
     @torch.inference_mode()
     def generate(self, prompts: Sequence[str], n: int = 1, temperature: float = 0.0, top_p: float = 1.0,
                  max_new_tokens: int = 128, stop: Sequence[str] = (), seed: int = 0) -> list[list[Completion]]:
+        self.requests += len(prompts)
         tok = self.tokenizer
         encoded = [tok(p, add_special_tokens=False)["input_ids"] for p in prompts]
         results: list[list[Completion]] = [[] for _ in prompts]
@@ -88,6 +90,7 @@ class TransformersEngine:
 
     @torch.inference_mode()
     def score(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[Score]:
+        self.requests += len(prompts)
         tok = self.tokenizer
         pairs = [(tok(p, add_special_tokens=False)["input_ids"], tok(c, add_special_tokens=False)["input_ids"])
                  for p, c in zip(prompts, continuations)]

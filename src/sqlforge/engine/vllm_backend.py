@@ -32,10 +32,12 @@ class VLLMEngine:
                        gpu_memory_utilization=gpu_memory_utilization, enable_lora=lora_path is not None,
                        seed=seed)
         self.lora = LoRARequest("adapter", 1, lora_path) if lora_path else None
-        self.calls = 0
+        self.calls = 0  # batched model invocations
+        self.requests = 0  # prompts generated from or scored
 
     def generate(self, prompts: Sequence[str], n: int = 1, temperature: float = 0.0, top_p: float = 1.0,
                  max_new_tokens: int = 128, stop: Sequence[str] = (), seed: int = 0) -> list[list[Completion]]:
+        self.requests += len(prompts)
         params = self._SamplingParams(n=n, temperature=temperature, top_p=top_p, max_tokens=max_new_tokens,
                                       stop=list(stop) or None, seed=seed, logprobs=0)
         outputs = self.llm.generate(list(prompts), params, lora_request=self.lora, use_tqdm=False)
@@ -51,6 +53,7 @@ class VLLMEngine:
         return results
 
     def score(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[Score]:
+        self.requests += len(prompts)
         tok = self.llm.get_tokenizer()
         token_prompts, spans = [], []
         for p, c in zip(prompts, continuations):

@@ -1,0 +1,193 @@
+"""SQL-o1's clause-level Monte Carlo tree search with self-reward.
+
+State = SQL prefix; action = the next clause (cut by `sqlforge.clauses`);
+terminal at the end of the query or at `max_depth`. Expansion samples
+`expand_n` completions of the prefix with the PSG prompt (prefix in the
+"incomplete SQL" slot and forced as the start of the reply), cuts each at its
+next clause, dedupes and keeps the `top_k` by self-reward:
+
+    intuition = min(99.99, 100 + sum log p(action | prompt, prefix))
+    goal      = 100 + log p(full SQL | prompt)   (terminal nodes, else 0)
+    reward    = alpha * intuition + (1 - alpha) * goal
+
+Selection by UCT `Q + w * sqrt(ln N_parent / N_child)`, a greedy rollout by
+fast reward, and backup of the path's mean reward with Q = max. All
+questions advance in lock-step so every expansion round is one batched
+generate call and one batched score call. The search never reads the gold.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from sqlforge.clauses import next_clause
+from sqlforge.prompts import render, sql_messages
+
+
+@dataclass
+class Node:
+    prefix: str
+    action: str = ""
+    depth: int = 0
+    terminal: bool = False
+    parent: "Node | None" = None
+    children: list["Node"] = field(default_factory=list)
+    expanded: bool = False
+    intuition: float = 0.0
+    goal: float = 0.0
+    reward: float = 0.0
+    visits: int = 0
+    q: float = -math.inf
+
+
+@dataclass
+class MCTSSettings:
+    iterations: int = 8
+    expand_n: int = 3
+    top_k: int = 3
+    alpha: float = 0.4
+    w_exp: float = 100.0
+    max_depth: int = 20
+    temperature: float = 0.8
+    max_new_tokens: int = 96
+    seed: int = 0
+
+
+def uct(child: Node, parent_visits: int, w: float) -> float:
+    if child.visits == 0:
+        return math.inf
+    return child.q + w * math.sqrt(math.log(max(1, parent_visits)) / child.visits)
+
+
+def select(root: Node, w: float) -> list[Node]:
+    """Path from the root to the node to expand next (UCT; ties and unvisited children by fast reward)."""
+    path = [root]
+    node = root
+    while node.expanded and node.children and not node.terminal:
+        node = max(node.children, key=lambda c: (uct(c, node.visits, w), c.reward))
+        path.append(node)
+    return path
+
+
+def backup(path: list[Node]) -> None:
+    rewards = [n.reward for n in path[1:]]
+    value = sum(rewards) / len(rewards) if rewards else 0.0
+    for node in path:
+        node.visits += 1
+        node.q = max(node.q, value)
+
+
+class Search:
+    """One question's tree."""
+
+    def __init__(self, record: dict, tokenizer):
+        self.record = record
+        self.tokenizer = tokenizer
+        self.root = Node(prefix="")
+        self.base_prompt = self.prompt("")
+
+    def prompt(self, prefix: str) -> str:
+        rec = self.record
+        messages = sql_messages(rec["schema"], rec["question"], rec.get("evidence", ""), prefix)
+        return render(self.tokenizer, messages) + prefix
+
+    def terminals(self) -> list[Node]:
+        out, stack = [], [self.root]
+        while stack:
+            node = stack.pop()
+            if node.terminal and node is not self.root:
+                out.append(node)
+            stack.extend(node.children)
+        return out
+
+
+class MCTS:
+    def __init__(self, engine, tokenizer, settings: MCTSSettings):
+        self.engine = engine
+        self.tokenizer = tokenizer
+        self.s = settings
+        self.rounds = 0
+
+    def _expand(self, jobs: list[tuple[Search, Node]]) -> None:
+        s = self.s
+        outputs = self.engine.generate([search.prompt(node.prefix) for search, node in jobs], n=s.expand_n,
+                                       temperature=s.temperature, max_new_tokens=s.max_new_tokens,
+                                       seed=s.seed * 7919 + self.rounds)
+        self.rounds += 1
+        candidates: list[tuple[Search, Node, Node]] = []
+        for (search, node), completions in zip(jobs, outputs):
+            node.expanded = True
+            seen = set()
+            for comp in completions:
+                action, ends = next_clause(node.prefix, comp.text)
+                if action in seen:
+                    continue
+                seen.add(action)
+                prefix = f"{node.prefix} {action}".strip()
+                child = Node(prefix=prefix, action=action, depth=node.depth + 1, parent=node,
+                             terminal=ends or not action or node.depth + 1 >= s.max_depth)
+                candidates.append((search, node, child))
+        if not candidates:
+            return
+        # self-reward: the policy's own log-probs, batched over every candidate of every question
+        continuation = [(" " + c.action if n.prefix else c.action) for _, n, c in candidates]
+        intuition = self.engine.score([se.prompt(n.prefix) for se, n, _ in candidates], continuation)
+        terminal = [(se, c) for se, _, c in candidates if c.terminal]
+        goals = self.engine.score([se.base_prompt for se, _ in terminal], [c.prefix for _, c in terminal])
+        goal_of = {id(c): 100.0 + g.total for (_, c), g in zip(terminal, goals)}
+        for (_, node, child), score in zip(candidates, intuition):
+            child.intuition = min(99.99, 100.0 + score.total)
+            child.goal = goal_of.get(id(child), 0.0)
+            child.reward = s.alpha * child.intuition + (1 - s.alpha) * child.goal
+            node.children.append(child)
+        for _, node in jobs:
+            node.children = sorted(node.children, key=lambda c: -c.reward)[: s.top_k]
+            if not node.children:
+                node.terminal = True
+
+    def run(self, searches: list[Search], progress=None) -> None:
+        for iteration in range(self.s.iterations):
+            paths = [select(se.root, self.s.w_exp) for se in searches]
+            # expansion, then a greedy rollout by fast reward: every step is one batched round
+            while True:
+                jobs = []
+                for se, path in zip(searches, paths):
+                    node = path[-1]
+                    while node.expanded and node.children and not node.terminal:
+                        node = max(node.children, key=lambda c: c.reward)
+                        path.append(node)
+                    if not node.terminal and not node.expanded:
+                        jobs.append((se, node))
+                if not jobs:
+                    break
+                self._expand(jobs)
+            for path in paths:
+                backup(path)
+            if progress:
+                progress(iteration + 1)
+
+
+def candidates(search: Search) -> list[dict]:
+    """Every distinct complete SQL the search found, with its statistics."""
+    best: dict[str, Node] = {}
+    for node in search.terminals():
+        if node.prefix and (node.prefix not in best or node.q > best[node.prefix].q):
+            best[node.prefix] = node
+    return [{"sql": sql, "visits": n.visits, "q": n.q if n.visits else None, "reward": n.reward,
+             "intuition": n.intuition, "goal": n.goal} for sql, n in sorted(best.items())]
+
+
+def choose(cands: list[dict], selector: str) -> dict | None:
+    """Pick one candidate without the gold: executable non-empty results first, then by the selector."""
+    if not cands:
+        return None
+
+    def key(c):
+        runs = c.get("exec_status") == "ok"
+        q = c["q"] if c["q"] is not None else -math.inf
+        if selector == "most_visited":
+            return (runs, c["visits"], q, c["reward"])
+        return (runs, q, c["reward"], c["visits"])
+
+    return max(cands, key=key)

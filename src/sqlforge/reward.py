@@ -1,0 +1,45 @@
+"""Reward-model inputs and batched scoring.
+
+Training (trl RewardTrainer, conversational data) and scoring render the
+same text: the inference prompt's chat messages plus the SQL as the
+assistant's reply, through the tokenizer's chat template.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+
+def conversation(prompt: list[dict], sql: str) -> list[dict]:
+    return list(prompt) + [{"role": "assistant", "content": sql}]
+
+
+class RewardScorer:
+    def __init__(self, model_path: str, batch_size: int = 32, device: str | None = None):
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.tokenizer = AutoTokenizer.from_pretrained(model_path)
+        self.tokenizer.padding_side = "right"
+        self.model = AutoModelForSequenceClassification.from_pretrained(model_path, num_labels=1)
+        self.model.to(self.device).eval()
+        self.batch_size = batch_size
+
+    @torch.inference_mode()
+    def score(self, prompts: Sequence[list[dict]], sqls: Sequence[str]) -> list[float]:
+        texts = [self.tokenizer.apply_chat_template(conversation(p, s), tokenize=False) for p, s in zip(prompts, sqls)]
+        scores: list[float] = []
+        for start in range(0, len(texts), self.batch_size):
+            batch = self.tokenizer(texts[start:start + self.batch_size], padding=True, return_tensors="pt",
+                                   add_special_tokens=False).to(self.device)
+            scores += self.model(**batch).logits.squeeze(-1).float().cpu().tolist()
+        return scores
+
+
+def pairwise_report(chosen: list[float], rejected: list[float]) -> dict:
+    n = len(chosen)
+    margins = [c - r for c, r in zip(chosen, rejected)]
+    return {"pairwise_accuracy": sum(m > 0 for m in margins) / n if n else 0.0,
+            "mean_margin": sum(margins) / n if n else 0.0, "n_pairs": n}

@@ -1,0 +1,61 @@
+"""tree-build@<shard>: ReSQLver revision trees for one shard of the training questions.
+
+Shard i holds the questions whose stable id hash falls in i (mod the number
+of shards), so shards can run at the same time on different machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from sqlforge.cli import console, run_stage, summary
+from sqlforge.config import load_params
+from sqlforge.engine import load_engine
+from sqlforge.io import atomic_path, dump_jsonl, read_jsonl, write_json
+from sqlforge.sqlexec import Executor
+from sqlforge.trees import TreeSettings, build_trees, json_distance, stable_shard
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--shard", type=int, required=True)
+    parser.add_argument("--train", default="data/prepared/train.jsonl")
+    parser.add_argument("--model", default="models/merged")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--metrics", required=True)
+    args = parser.parse_args()
+    params = load_params(args.params)
+    cfg = params.tree
+    num_shards = len(cfg.shards)
+
+    records = read_jsonl(args.train)
+    if cfg.max_questions > 0:  # a deterministic subset, spread over the shards by the same hash
+        records = sorted(records, key=lambda r: (stable_shard(r["id"], 1 << 30), r["id"]))[: cfg.max_questions]
+        records.sort(key=lambda r: r["id"])
+    shard = [r for r in records if stable_shard(r["id"], num_shards) == args.shard]
+
+    engine = load_engine(args.model, params.engine)
+    settings = TreeSettings(branching=cfg.branching, max_depth=cfg.max_depth, temperature=cfg.temperature,
+                            top_p=cfg.top_p, max_new_tokens=params.engine.max_new_tokens,
+                            seed=cfg.seed * 1000 + args.shard, t_min=cfg.timeout.t_min, k=cfg.timeout.k,
+                            c=cfg.timeout.c)
+    trees = build_trees(shard, engine, engine.tokenizer, Executor(), settings,
+                        progress=lambda depth, n: console.print(f"tree-build@{args.shard}: level {depth}, "
+                                                               f"{n} prompts"))
+    for tree in trees:
+        for node in tree["nodes"]:
+            node["distance"] = json_distance(node["distance"])
+
+    with atomic_path(args.out, is_dir=True) as out:
+        dump_jsonl(out / "trees.jsonl", trees)
+    metrics = {"shard": args.shard, "questions": len(trees),
+               "solved_at_root": sum(t["solved_at_root"] for t in trees),
+               "solved": sum(t["solved"] for t in trees), "nodes": sum(len(t["nodes"]) for t in trees),
+               "model_calls": engine.calls}
+    write_json(args.metrics, metrics)
+    summary(f"tree-build@{args.shard}", metrics)
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,68 @@
+"""validate: execution accuracy on the dev set under the official rules.
+
+Predictors: `greedy` (the merged SFT model, greedy decoding) and `mcts`
+(mcts-explore's chosen SQL). No predictor ever sees the gold: verdicts are
+computed after the predictions are fixed. Predictions are also written in
+Spider's official format (one SQL per line, question order).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+from pathlib import Path
+
+from sqlforge.cli import run_stage, summary
+from sqlforge.config import load_params
+from sqlforge.engine import load_engine
+from sqlforge.evaluation import RULES, accuracy_report, rules_for, verdicts
+from sqlforge.io import InputError, atomic_path, dump_jsonl, read_jsonl, write_json
+from sqlforge.predict import greedy_predictions
+from sqlforge.sqlexec import Executor
+
+
+def dataset_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--dev", default="data/prepared/dev.jsonl")
+    parser.add_argument("--model", default="models/merged")
+    parser.add_argument("--mcts", default="data/mcts/results.jsonl")
+    parser.add_argument("--out", default="data/validate")
+    parser.add_argument("--metrics", default="metrics/validate.json")
+    args = parser.parse_args()
+    params = load_params(args.params)
+    cfg = params.validate
+    rules = rules_for(params.data.dataset, cfg.rules)
+    timeout = min(cfg.timeout_s, RULES[rules]["timeout_s"])
+
+    records = read_jsonl(args.dev)
+    if cfg.max_questions > 0:
+        records = records[: cfg.max_questions]
+    engine = load_engine(args.model, params.engine)
+    predictions = {"greedy": greedy_predictions(engine, engine.tokenizer, records, params.engine.max_new_tokens)}
+    mcts = {r["id"]: r["chosen_sql"] for r in read_jsonl(args.mcts)}
+    missing = [r["id"] for r in records if r["id"] not in mcts]
+    if missing:
+        raise InputError(f"{args.mcts}: no MCTS result for {len(missing)} dev questions, e.g. {missing[0]}")
+    predictions["mcts"] = [mcts[r["id"]] for r in records]
+
+    executor = Executor(timeout_s=timeout)
+    metrics: dict = {"rules": {"name": rules, "timeout_s": timeout, "distinct_removed": False},
+                     "dataset": {"name": params.data.dataset, "dev_sha256": dataset_hash(Path(args.dev)),
+                                 "questions": len(records)}}
+    with atomic_path(args.out, is_dir=True) as out:
+        for name, preds in predictions.items():
+            result = verdicts(records, preds, rules, executor)
+            metrics[name] = accuracy_report(records, result)
+            (out / f"{name}.sql").write_text("".join(p.replace("\n", " ") + "\n" for p in preds))
+            dump_jsonl(out / f"{name}.jsonl", [{**v, "sql": p} for v, p in zip(result, preds)])
+    write_json(args.metrics, metrics)
+    summary("validate", {f"{name} ex": metrics[name]["ex"] for name in predictions} | {"n": len(records)})
+
+
+if __name__ == "__main__":
+    run_stage(main)
