@@ -20,6 +20,7 @@ from trl import RewardConfig, RewardTrainer
 from sqlforge.cli import run_stage, summary
 from sqlforge.config import load_params
 from sqlforge.io import InputError, atomic_path, read_jsonl, write_json
+from sqlforge.reward import rm_record
 from sqlforge.training import device_kwargs, last_logged, live_callback
 
 
@@ -38,8 +39,7 @@ def main() -> None:
     pairs = read_jsonl(args.pairs)
     if not pairs:
         raise InputError(f"{args.pairs}: no training pairs (tree-build found no revision pairs)")
-    dataset = Dataset.from_list([{"prompt": p["prompt"], "chosen": [{"role": "assistant", "content": p["chosen"]}],
-                                  "rejected": [{"role": "assistant", "content": p["rejected"]}]} for p in pairs])
+    dataset = Dataset.from_list([rm_record(p) for p in pairs])
 
     # model
     base = args.sft_model if cfg.base == "sft" else cfg.base
@@ -71,7 +71,7 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
 
     metrics = {"pairs": len(dataset), "steps": result.global_step,
-               "train_loss": last_logged(trainer.state.log_history, "loss"),
+               "train_loss": last_logged(trainer.state.log_history, "loss", result.training_loss),
                "mean_train_loss": result.training_loss, "train_seconds": result.metrics.get("train_runtime")}
     write_json(args.metrics, metrics)
     summary("train-rm", metrics)

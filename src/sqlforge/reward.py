@@ -11,16 +11,24 @@ from typing import Sequence
 
 import torch
 
+from sqlforge.device import default_device
+
 
 def conversation(prompt: list[dict], sql: str) -> list[dict]:
     return list(prompt) + [{"role": "assistant", "content": sql}]
+
+
+def rm_record(pair: dict) -> dict:
+    """A pair in RewardTrainer's conversational form; rendered the same way `RewardScorer` renders."""
+    return {"prompt": pair["prompt"], "chosen": [{"role": "assistant", "content": pair["chosen"]}],
+            "rejected": [{"role": "assistant", "content": pair["rejected"]}]}
 
 
 class RewardScorer:
     def __init__(self, model_path: str, batch_size: int = 32, device: str | None = None):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = device or default_device()
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
         self.tokenizer.padding_side = "right"
         self.model = AutoModelForSequenceClassification.from_pretrained(model_path, num_labels=1)

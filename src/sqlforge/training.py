@@ -33,6 +33,7 @@ def live_callback(directory: str | Path):
     return DVCLiveCallback(live=Live(str(directory), dvcyaml=False, save_dvc_exp=False, report=None))
 
 
-def last_logged(log_history: list[dict], key: str) -> float | None:
+def last_logged(log_history: list[dict], key: str, default: float) -> float:
+    """The last logged value of `key` (the final loss, not the run's mean), or `default` if none was logged."""
     values = [entry[key] for entry in log_history if key in entry]
-    return float(values[-1]) if values else None
+    return float(values[-1]) if values else float(default)

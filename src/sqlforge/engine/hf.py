@@ -12,19 +12,14 @@ from typing import Sequence
 import torch
 
 from sqlforge.engine.base import Completion, Score, truncate_at_stop
-
-
-def resolve_dtype(name: str, device: str) -> torch.dtype:
-    if name == "auto":
-        return torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
-    return getattr(torch, name)
+from sqlforge.device import default_device, resolve_dtype
 
 
 class TransformersEngine:
     def __init__(self, model_path: str, batch_size: int = 64, dtype: str = "auto", device: str | None = None):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = device or default_device()
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:

@@ -1,0 +1,94 @@
+"""The real pipeline: `dvc repro` in a temp copy of the repo with the smoke profile."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sqlforge.profiles import apply_profile
+
+from conftest import REPO
+
+EXCLUDE = {".git", ".venv", "data", "models", "metrics", ".pytest_cache", "dvc.lock"}
+
+
+def run(cmd, cwd, check=True):
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
+    if check:
+        assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+def copy_repo(dst: Path) -> Path:
+    def ignore(directory, names):
+        return [n for n in names if Path(directory) == REPO and n in EXCLUDE or n == "__pycache__"
+                or n == "cache" and Path(directory).name == ".dvc" or n == "tmp" and Path(directory).name == ".dvc"]
+    shutil.copytree(REPO, dst, ignore=ignore)
+    for name in ("data", "models", "metrics"):
+        (dst / name).mkdir(exist_ok=True)
+    run(["git", "init", "-q"], dst)
+    run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "add", "-A"], dst)
+    run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "copy"], dst)
+    return dst
+
+
+def stages_run(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+@pytest.fixture(scope="module")
+def smoke_repo(tmp_path_factory):
+    repo = copy_repo(tmp_path_factory.mktemp("pipeline") / "repo")
+    apply_profile(repo / "profiles" / "smoke.yaml", repo / "params.yaml")
+    proc = run(["dvc", "repro"], repo)
+    return repo, proc.stdout
+
+
+def test_full_pipeline_artifacts_and_metrics(smoke_repo):
+    repo, output = smoke_repo
+    expected_stages = {"fetch", "preprocess", "sft", "merge", "tree-build@0", "tree-build@1", "merge-shards",
+                       "train-rm", "evaluate-rm", "mcts-explore", "validate"}
+    assert stages_run(output) == expected_stages
+    for path in ["data/raw/tables.json", "data/raw/train_spider.json", "models/base/config.json",
+                 "models/base/tokenizer.json", "data/prepared/sft.jsonl", "data/prepared/dev.jsonl",
+                 "models/sft/adapter_config.json", "models/merged/model.safetensors",
+                 "data/trees/shard-0/trees.jsonl", "data/trees/shard-1/trees.jsonl", "data/pairs/train.jsonl",
+                 "data/pairs/test.jsonl", "models/rm/config.json", "data/mcts/results.jsonl",
+                 "data/validate/greedy.sql", "data/validate/mcts.sql", "metrics/sft/plots/metrics/loss.tsv"]:
+        assert (repo / path).is_file(), path
+
+    metrics = {name: json.loads((repo / "metrics" / f"{name}.json").read_text())
+               for name in ("validate", "rm", "trees", "sft", "preprocess", "mcts")}
+    for predictor in ("greedy", "mcts"):
+        block = metrics["validate"][predictor]
+        assert set(block) >= {"ex", "n", "ex_by_difficulty"} and 0 <= block["ex"] <= 1 and block["n"] > 0
+    assert metrics["validate"]["rules"]["name"] == "spider" and metrics["validate"]["dataset"]["name"] == "demo"
+    assert set(metrics["rm"]) >= {"pairwise_accuracy", "mean_margin", "n_pairs"}
+    assert set(metrics["trees"]) >= {"questions", "solved_at_root", "solved_by_revision", "unsolved", "pairs"}
+    assert metrics["trees"]["questions"] == 30 and sum(metrics["trees"]["pairs"].values()) > 0
+    assert metrics["sft"]["steps"] == 60 and metrics["sft"]["train_loss"] > 0
+    assert metrics["preprocess"]["train"] == 240 and metrics["preprocess"]["dev"] == 30
+    assert set(metrics["mcts"]) >= {"seconds_per_question", "model_calls_per_question"}
+    # greedy SQL file: one line per dev question, in order
+    assert len((repo / "data/validate/greedy.sql").read_text().splitlines()) == 30
+    # pipeline outputs are DVC's, not git's
+    ignored = run(["git", "check-ignore", "data/raw", "models/base", "data/mcts"], repo).stdout.split()
+    assert ignored == ["data/raw", "models/base", "data/mcts"]
+
+
+def test_rerun_is_up_to_date_and_rm_param_reruns_only_downstream(smoke_repo):
+    repo, _ = smoke_repo
+    status = run(["dvc", "status"], repo).stdout
+    assert "up to date" in status, status
+    assert stages_run(run(["dvc", "repro"], repo).stdout) == set()
+
+    params = (repo / "params.yaml").read_text()
+    (repo / "params.yaml").write_text(params.replace("center_rewards_coefficient: 0.01",
+                                                     "center_rewards_coefficient: 0.02"))
+    assert stages_run(run(["dvc", "repro"], repo).stdout) == {"train-rm", "evaluate-rm"}
