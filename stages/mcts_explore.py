@@ -8,6 +8,7 @@ kept with its visits, Q, self-reward and execution status.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import time
 
 from rich.progress import Progress
@@ -54,6 +55,7 @@ def main() -> None:
         for cand in cands:  # execution signal only: runs, and returns rows; no gold involved
             result = executor.execute(rec["db_path"], cand["sql"])
             cand["exec_status"] = "ok" if result.ok and result.rows else ("empty" if result.ok else result.error_kind)
+            cand["exec_key"] = hashlib.sha1(repr(sorted(map(repr, result.rows))).encode()).hexdigest()[:12]
         chosen = choose(cands, cfg.selector)
         results.append({"id": rec["id"], "db_id": rec["db_id"], "selector": cfg.selector,
                         "chosen_sql": chosen["sql"] if chosen else "", "candidates": cands})

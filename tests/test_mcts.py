@@ -35,11 +35,13 @@ def test_backup_uses_path_mean_and_keeps_max():
 
 
 def test_choose_prefers_executable_candidates():
-    cands = [{"sql": "x", "visits": 5, "q": 90.0, "reward": 1.0, "exec_status": "syntax"},
-             {"sql": "y", "visits": 1, "q": 10.0, "reward": 1.0, "exec_status": "ok"},
-             {"sql": "z", "visits": 3, "q": 20.0, "reward": 1.0, "exec_status": "ok"}]
-    assert choose(cands, "best_reward")["sql"] == "z"
+    cands = [{"sql": "x", "visits": 5, "q": 90.0, "reward": 99.0, "exec_status": "syntax", "exec_key": "e"},
+             {"sql": "y", "visits": 1, "q": 10.0, "reward": 80.0, "exec_status": "ok", "exec_key": "a"},
+             {"sql": "z", "visits": 3, "q": 20.0, "reward": 70.0, "exec_status": "ok", "exec_key": "b"},
+             {"sql": "w", "visits": 2, "q": 20.0, "reward": 60.0, "exec_status": "ok", "exec_key": "b"}]
+    assert choose(cands, "best_reward")["sql"] == "y"
     assert choose(cands, "most_visited")["sql"] == "z"
+    assert choose(cands, "vote")["sql"] == "z"  # result "b" has 5 visits behind it
     assert choose([], "best_reward") is None
 
 

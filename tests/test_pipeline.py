@@ -18,7 +18,9 @@ EXCLUDE = {".git", ".venv", "data", "models", "metrics", ".pytest_cache", "dvc.l
 
 
 def run(cmd, cwd, check=True):
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    # the copy's own code, not the editable install's
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "PYTHONPATH": str(Path(cwd) / "src")}
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
     if check:
         assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
@@ -72,7 +74,7 @@ def test_full_pipeline_artifacts_and_metrics(smoke_repo):
     assert set(metrics["rm"]) >= {"pairwise_accuracy", "mean_margin", "n_pairs"}
     assert set(metrics["trees"]) >= {"questions", "solved_at_root", "solved_by_revision", "unsolved", "pairs"}
     assert metrics["trees"]["questions"] == 30 and sum(metrics["trees"]["pairs"].values()) > 0
-    assert metrics["sft"]["steps"] == 60 and metrics["sft"]["train_loss"] > 0
+    assert metrics["sft"]["steps"] == 150 and metrics["sft"]["train_loss"] > 0
     assert metrics["preprocess"]["train"] == 240 and metrics["preprocess"]["dev"] == 30
     assert set(metrics["mcts"]) >= {"seconds_per_question", "model_calls_per_question"}
     # greedy SQL file: one line per dev question, in order

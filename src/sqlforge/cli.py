@@ -18,7 +18,7 @@ def run_stage(main: Callable[[], None]) -> None:
     try:
         main()
     except InputError as e:
-        console.print(f"[bold red]error:[/] {e}", markup=True, highlight=False)
+        print(f"error: {e}", file=sys.stderr)  # plain print: one line, never re-wrapped
         sys.exit(2)
 
 

@@ -37,9 +37,9 @@ class DataConfig:
 class TinyModel:
     seed: int = 0
     vocab_size: int = 4096
-    hidden_size: int = 128
+    hidden_size: int = 192
     num_layers: int = 4
-    num_heads: int = 4
+    num_heads: int = 6
     num_kv_heads: int = 2
     intermediate_size: int = 512
     max_position_embeddings: int = 2048
@@ -64,7 +64,7 @@ class EngineConfig:
 @dataclass
 class PSGConfig:
     mode: str = "random"  # none | random | hard | all_prefixes
-    ratio: float = 0.3
+    ratio: float = 0.2
     min_tables: int = 3
 
 
@@ -147,7 +147,7 @@ class MCTSConfig:
     w_exp: float = 100.0
     max_depth: int = 20
     temperature: float = 0.8
-    selector: str = "best_reward"  # best_reward | most_visited
+    selector: str = "best_reward"  # best_reward | most_visited | vote
     max_questions: int = -1
     timeout_s: float = 10.0
 
@@ -179,7 +179,7 @@ CHOICES = {
     "engine.dtype": {"auto", "float32", "bfloat16", "float16"},
     "preprocess.psg.mode": {"none", "random", "hard", "all_prefixes"},
     "sft.method": {"lora", "qlora", "full"},
-    "mcts.selector": {"best_reward", "most_visited"},
+    "mcts.selector": {"best_reward", "most_visited", "vote"},
     "validate.rules": {"auto", "spider", "bird"},
 }
 

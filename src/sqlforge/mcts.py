@@ -1,8 +1,8 @@
 """SQL-o1's clause-level Monte Carlo tree search with self-reward.
 
 State = SQL prefix; action = the next clause (cut by `sqlforge.clauses`);
-terminal at the end of the query or at `max_depth`. Expansion samples
-`expand_n` completions of the prefix with the PSG prompt (prefix in the
+terminal at the end of the query or at `max_depth`. Expansion takes
+the greedy and `expand_n - 1` sampled completions of the prefix with the PSG prompt (prefix in the
 "incomplete SQL" slot and forced as the start of the reply), cuts each at its
 next clause, dedupes and keeps the `top_k` by self-reward:
 
@@ -111,9 +111,14 @@ class MCTS:
 
     def _expand(self, jobs: list[tuple[Search, Node]]) -> None:
         s = self.s
-        outputs = self.engine.generate([search.prompt(node.prefix) for search, node in jobs], n=s.expand_n,
-                                       temperature=s.temperature, max_new_tokens=s.max_new_tokens,
-                                       seed=s.seed * 7919 + self.rounds)
+        # SQL-o1 expands with beams; here the greedy continuation plus expand_n - 1 samples, so the
+        # policy's most likely clause is always among the children
+        prompts = [search.prompt(node.prefix) for search, node in jobs]
+        outputs = self.engine.generate(prompts, n=1, temperature=0.0, max_new_tokens=s.max_new_tokens)
+        if s.expand_n > 1:
+            sampled = self.engine.generate(prompts, n=s.expand_n - 1, temperature=s.temperature,
+                                           max_new_tokens=s.max_new_tokens, seed=s.seed * 7919 + self.rounds)
+            outputs = [greedy + more for greedy, more in zip(outputs, sampled)]
         self.rounds += 1
         candidates: list[tuple[Search, Node, Node]] = []
         for (search, node), completions in zip(jobs, outputs):
@@ -179,15 +184,19 @@ def candidates(search: Search) -> list[dict]:
 
 
 def choose(cands: list[dict], selector: str) -> dict | None:
-    """Pick one candidate without the gold: executable non-empty results first, then by the selector."""
+    """Pick one candidate without the gold: candidates whose SQL runs and returns rows come first.
+
+    best_reward: highest self-reward (for complete SQL it is dominated by log p(full SQL));
+    most_visited: most MCTS visits; vote: the execution result most candidates share (by visits).
+    """
     if not cands:
         return None
-
-    def key(c):
-        runs = c.get("exec_status") == "ok"
-        q = c["q"] if c["q"] is not None else -math.inf
-        if selector == "most_visited":
-            return (runs, c["visits"], q, c["reward"])
-        return (runs, q, c["reward"], c["visits"])
-
-    return max(cands, key=key)
+    pool = [c for c in cands if c.get("exec_status") == "ok"] or cands
+    if selector == "most_visited":
+        return max(pool, key=lambda c: (c["visits"], c["reward"]))
+    if selector == "vote":
+        weight: dict = {}
+        for c in pool:
+            weight[c.get("exec_key")] = weight.get(c.get("exec_key"), 0) + max(1, c["visits"])
+        return max(pool, key=lambda c: (weight[c.get("exec_key")], c["reward"]))
+    return max(pool, key=lambda c: (c["reward"], c["visits"]))

@@ -70,7 +70,7 @@ def schema_blocks(entry: dict, db_path: str, sample_values: int = 2) -> list[str
                 if idx in single_pk:
                     line += " PRIMARY KEY"
                 values = [] if idx in key_columns else _sample_values(conn, table, name, sample_values)
-                lines.append((line, " -- e.g. " + ", ".join(_fmt(v) for v in values) if values else ""))
+                lines.append((line, " /* e.g. " + ", ".join(_fmt(v) for v in values) + " */" if values else ""))
             for group in pk_groups:
                 if len(group) > 1 and columns[group[0]][0] == t_idx:
                     lines.append((f"  PRIMARY KEY ({', '.join(quote(columns[i][1]) for i in group)})", ""))
@@ -79,9 +79,9 @@ def schema_blocks(entry: dict, db_path: str, sample_values: int = 2) -> list[str
                     ref_table = tables[columns[dst][0]]
                     lines.append((f"  FOREIGN KEY ({quote(columns[src][1])}) REFERENCES "
                                   f"{quote(ref_table)}({quote(columns[dst][1])})", ""))
-            body = "\n".join(text + ("," if i < len(lines) - 1 else "") + comment
-                             for i, (text, comment) in enumerate(lines))
-            parts.append(f"CREATE TABLE {quote(table)} (\n{body}\n);")
+            # one line per table keeps prompts short (prompt length is most of the training cost)
+            body = ", ".join(text.strip() + comment for text, comment in lines)
+            parts.append(f"CREATE TABLE {quote(table)} ({body});")
         return parts
     finally:
         conn.close()

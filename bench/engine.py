@@ -1,0 +1,68 @@
+"""Batched transformers engine vs. a plain loop of model.generate, one prompt at a time.
+
+Prints JSON: tokens per second of each, their ratio, and whether the greedy
+outputs are identical. Needs the demo pipeline's outputs (models/merged,
+data/prepared/dev.jsonl): run `dvc repro merge preprocess` first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+from sqlforge.engine.hf import TransformersEngine
+from sqlforge.extract import extract_sql
+from sqlforge.io import read_jsonl
+from sqlforge.prompts import example_prompt
+
+
+def plain_loop(engine: TransformersEngine, prompts: list[str], max_new_tokens: int) -> tuple[list[str], int]:
+    tok, model = engine.tokenizer, engine.model
+    texts, tokens = [], 0
+    for prompt in prompts:
+        ids = tok(prompt, return_tensors="pt", add_special_tokens=False)
+        with torch.inference_mode():
+            out = model.generate(**ids, do_sample=False, max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id)
+        new = out[0, ids["input_ids"].shape[1]:]
+        tokens += int((new != tok.pad_token_id).sum())
+        texts.append(tok.decode(new, skip_special_tokens=True))
+    return texts, tokens
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", default="models/merged")
+    parser.add_argument("--dev", default="data/prepared/dev.jsonl")
+    parser.add_argument("--prompts", type=int, default=200)
+    parser.add_argument("--max-new-tokens", type=int, default=96)
+    parser.add_argument("--batch-size", type=int, default=64)
+    args = parser.parse_args()
+
+    engine = TransformersEngine(args.model, batch_size=args.batch_size)
+    prompts = [example_prompt(engine.tokenizer, r) for r in read_jsonl(args.dev)[: args.prompts]]
+
+    start = time.perf_counter()
+    batched = engine.generate(prompts, n=1, max_new_tokens=args.max_new_tokens)
+    batched_s = time.perf_counter() - start
+    batched_tokens = engine.generated_tokens
+
+    start = time.perf_counter()
+    loop_texts, loop_tokens = plain_loop(engine, prompts, args.max_new_tokens)
+    loop_s = time.perf_counter() - start
+
+    same = sum(extract_sql(b[0].text) == extract_sql(t) for b, t in zip(batched, loop_texts))
+    print(json.dumps({
+        "prompts": len(prompts),
+        "batched": {"seconds": batched_s, "tokens": batched_tokens, "tokens_per_second": batched_tokens / batched_s},
+        "plain_loop": {"seconds": loop_s, "tokens": loop_tokens, "tokens_per_second": loop_tokens / loop_s},
+        "speedup": (batched_tokens / batched_s) / (loop_tokens / loop_s),
+        "identical_greedy_outputs": same == len(prompts),
+        "identical_count": same,
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
