@@ -17,7 +17,7 @@ from sqlforge.cli import console, run_stage, summary
 from sqlforge.config import load_params
 from sqlforge.engine import load_engine
 from sqlforge.io import atomic_path, dump_jsonl, read_jsonl, write_json
-from sqlforge.mcts import MCTS, MCTSSettings, Search, candidates, choose
+from sqlforge.mcts import MCTS, Search, candidates, choose
 from sqlforge.sqlexec import Executor
 
 
@@ -36,15 +36,12 @@ def main() -> None:
     if cfg.max_questions > 0:
         records = records[: cfg.max_questions]
     engine = load_engine(args.model, params.engine)
-    settings = MCTSSettings(iterations=cfg.iterations, expand_n=cfg.expand_n, top_k=cfg.top_k, alpha=cfg.alpha,
-                            w_exp=cfg.w_exp, max_depth=cfg.max_depth, temperature=cfg.temperature,
-                            max_new_tokens=params.engine.max_new_tokens, seed=cfg.seed)
     searches = [Search(rec, engine.tokenizer) for rec in records]
 
     start = time.monotonic()
     with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
         task = bar.add_task("mcts iterations", total=cfg.iterations)
-        MCTS(engine, engine.tokenizer, settings).run(searches, progress=lambda i: bar.update(task, completed=i))
+        MCTS(engine, engine.tokenizer, cfg, params.engine.max_new_tokens).run(searches, progress=lambda i: bar.update(task, completed=i))
     search_seconds = time.monotonic() - start
 
     executor = Executor(timeout_s=cfg.timeout_s)

@@ -1,7 +1,7 @@
 """validate: execution accuracy on the dev set under the official rules.
 
 Predictors: `greedy` (the merged SFT model, greedy decoding) and `mcts`
-(mcts-explore's chosen SQL). No predictor ever sees the gold: verdicts are
+(mcts-explore's chosen SQL, on the questions it searched). No predictor ever sees the gold: verdicts are
 computed after the predictions are fixed. Predictions are also written in
 Spider's official format (one SQL per line, question order).
 """
@@ -43,25 +43,29 @@ def main() -> None:
     if cfg.max_questions > 0:
         records = records[: cfg.max_questions]
     engine = load_engine(args.model, params.engine)
-    predictions = {"greedy": greedy_predictions(engine, engine.tokenizer, records, params.engine.max_new_tokens)}
+    greedy = greedy_predictions(engine, engine.tokenizer, records, params.engine.max_new_tokens)
     mcts = {r["id"]: r["chosen_sql"] for r in read_jsonl(args.mcts)}
-    missing = [r["id"] for r in records if r["id"] not in mcts]
-    if missing:
-        raise InputError(f"{args.mcts}: no MCTS result for {len(missing)} dev questions, e.g. {missing[0]}")
-    predictions["mcts"] = [mcts[r["id"]] for r in records]
+    if not mcts:
+        raise InputError(f"{args.mcts}: no MCTS results")
+    # predictor -> (records it answered, its predictions); MCTS may cover a subset (mcts.max_questions)
+    on_mcts = [i for i, r in enumerate(records) if r["id"] in mcts]
+    predictors = {"greedy": (records, greedy),
+                  "mcts": ([records[i] for i in on_mcts], [mcts[records[i]["id"]] for i in on_mcts])}
+    if len(on_mcts) < len(records):  # the same questions for a fair comparison
+        predictors["greedy_on_mcts_questions"] = ([records[i] for i in on_mcts], [greedy[i] for i in on_mcts])
 
     executor = Executor(timeout_s=timeout)
     metrics: dict = {"rules": {"name": rules, "timeout_s": timeout, "distinct_removed": False},
                      "dataset": {"name": params.data.dataset, "dev_sha256": dataset_hash(Path(args.dev)),
                                  "questions": len(records)}}
     with atomic_path(args.out, is_dir=True) as out:
-        for name, preds in predictions.items():
-            result = verdicts(records, preds, rules, executor)
-            metrics[name] = accuracy_report(records, result)
+        for name, (recs, preds) in predictors.items():
+            result = verdicts(recs, preds, rules, executor)
+            metrics[name] = accuracy_report(recs, result)
             (out / f"{name}.sql").write_text("".join(p.replace("\n", " ") + "\n" for p in preds))
             dump_jsonl(out / f"{name}.jsonl", [{**v, "sql": p} for v, p in zip(result, preds)])
     write_json(args.metrics, metrics)
-    summary("validate", {f"{name} ex": metrics[name]["ex"] for name in predictions} | {"n": len(records)})
+    summary("validate", {f"{name} ex (n={metrics[name]['n']})": metrics[name]["ex"] for name in predictors})
 
 
 if __name__ == "__main__":

@@ -73,9 +73,9 @@ def test_full_pipeline_artifacts_and_metrics(smoke_repo):
     assert metrics["validate"]["rules"]["name"] == "spider" and metrics["validate"]["dataset"]["name"] == "demo"
     assert set(metrics["rm"]) >= {"pairwise_accuracy", "mean_margin", "n_pairs"}
     assert set(metrics["trees"]) >= {"questions", "solved_at_root", "solved_by_revision", "unsolved", "pairs"}
-    assert metrics["trees"]["questions"] == 30 and sum(metrics["trees"]["pairs"].values()) > 0
-    assert metrics["sft"]["steps"] == 150 and metrics["sft"]["train_loss"] > 0
-    assert metrics["preprocess"]["train"] == 240 and metrics["preprocess"]["dev"] == 30
+    assert metrics["trees"]["questions"] == 40 and sum(metrics["trees"]["pairs"].values()) > 0
+    assert metrics["sft"]["steps"] == 300 and metrics["sft"]["train_loss"] > 0
+    assert metrics["preprocess"]["train"] == 600 and metrics["preprocess"]["dev"] == 30
     assert set(metrics["mcts"]) >= {"seconds_per_question", "model_calls_per_question"}
     # greedy SQL file: one line per dev question, in order
     assert len((repo / "data/validate/greedy.sql").read_text().splitlines()) == 30

@@ -227,7 +227,7 @@ def params_from_dict(data: dict, source: str = "params") -> Params:
     return params
 
 
-def load_params(path: str | Path = "params.yaml") -> Params:
+def load_yaml_mapping(path: str | Path) -> dict:
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -237,9 +237,9 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         raise InputError(f"{path}: invalid YAML: {e}") from None
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a mapping at the top level")
-    return params_from_dict(data, str(path))
+    return data
 
 
-def as_dict(params: Any) -> dict:
-    return dataclasses.asdict(params)
+def load_params(path: str | Path = "params.yaml") -> Params:
+    return params_from_dict(load_yaml_mapping(path), str(path))
 

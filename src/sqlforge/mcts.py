@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass, field
 
 from sqlforge.clauses import next_clause
+from sqlforge.config import MCTSConfig
 from sqlforge.prompts import render, sql_messages
 
 
@@ -39,19 +40,6 @@ class Node:
     reward: float = 0.0
     visits: int = 0
     q: float = -math.inf
-
-
-@dataclass
-class MCTSSettings:
-    iterations: int = 8
-    expand_n: int = 3
-    top_k: int = 3
-    alpha: float = 0.4
-    w_exp: float = 100.0
-    max_depth: int = 20
-    temperature: float = 0.8
-    max_new_tokens: int = 96
-    seed: int = 0
 
 
 def uct(child: Node, parent_visits: int, w: float) -> float:
@@ -103,10 +91,11 @@ class Search:
 
 
 class MCTS:
-    def __init__(self, engine, tokenizer, settings: MCTSSettings):
+    def __init__(self, engine, tokenizer, settings: MCTSConfig, max_new_tokens: int):
         self.engine = engine
         self.tokenizer = tokenizer
         self.s = settings
+        self.max_new_tokens = max_new_tokens
         self.rounds = 0
 
     def _expand(self, jobs: list[tuple[Search, Node]]) -> None:
@@ -114,10 +103,10 @@ class MCTS:
         # SQL-o1 expands with beams; here the greedy continuation plus expand_n - 1 samples, so the
         # policy's most likely clause is always among the children
         prompts = [search.prompt(node.prefix) for search, node in jobs]
-        outputs = self.engine.generate(prompts, n=1, temperature=0.0, max_new_tokens=s.max_new_tokens)
+        outputs = self.engine.generate(prompts, n=1, temperature=0.0, max_new_tokens=self.max_new_tokens)
         if s.expand_n > 1:
             sampled = self.engine.generate(prompts, n=s.expand_n - 1, temperature=s.temperature,
-                                           max_new_tokens=s.max_new_tokens, seed=s.seed * 7919 + self.rounds)
+                                           max_new_tokens=self.max_new_tokens, seed=s.seed * 7919 + self.rounds)
             outputs = [greedy + more for greedy, more in zip(outputs, sampled)]
         self.rounds += 1
         candidates: list[tuple[Search, Node, Node]] = []

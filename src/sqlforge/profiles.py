@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from sqlforge.config import params_from_dict
+from sqlforge.config import load_yaml_mapping, params_from_dict
 from sqlforge.io import InputError, atomic_path
 
 
@@ -29,20 +29,8 @@ def deep_merge(base: dict, override: dict) -> dict:
     return merged
 
 
-def _load(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found") from None
-    except yaml.YAMLError as e:
-        raise InputError(f"{path}: invalid YAML: {e}") from None
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: expected a mapping at the top level")
-    return data
-
-
 def apply_profile(profile: str | Path, params: str | Path = "params.yaml", check_only: bool = False) -> dict:
-    merged = deep_merge(_load(Path(params)), _load(Path(profile)))
+    merged = deep_merge(load_yaml_mapping(params), load_yaml_mapping(profile))
     params_from_dict(merged, f"{params} + {profile}")
     if not check_only:
         with atomic_path(params) as tmp:

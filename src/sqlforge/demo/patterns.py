@@ -43,12 +43,6 @@ def _value(rows: Rows, table: Table, col: str, rng: random.Random):
     return rng.choice(rows[table.name])[col]
 
 
-def _q(v) -> str:
-    """A value as the question states it: text in double quotes (as in many Spider questions), so it
-    reads the same in the question and in the SQL literal; numbers as they are."""
-    return f'"{v}"' if isinstance(v, str) else str(v)
-
-
 def projection(db, rows, rng):
     t = _entity(db, rng, ("num",))
     x = rng.choice(t.by_role("num"))
@@ -75,10 +69,10 @@ def filter_equal(db, rows, rng):
     c = rng.choice(t.by_role("cat"))
     n = t.by_role("name")[0]
     v = _value(rows, t, c.name, rng)
-    return Example([f"Which {t.plural} have {c.nl} {_q(v)}?",
-                    f"List the {n.nl} of {t.plural} whose {c.nl} is {_q(v)}.",
-                    f"Find all {t.plural} with {c.nl} equal to {_q(v)}.",
-                    f"Show the {n.nl} of every {t.singular} where the {c.nl} is {_q(v)}."],
+    return Example([f"Which {t.plural} have {c.nl} {v}?",
+                    f"List the {n.nl} of {t.plural} whose {c.nl} is {v}.",
+                    f"Find all {t.plural} with {c.nl} equal to {v}.",
+                    f"Show the {n.nl} of every {t.singular} where the {c.nl} is {v}."],
                    f"SELECT {n.name} FROM {t.name} WHERE {c.name} = {_lit(v)}")
 
 
@@ -88,15 +82,15 @@ def filter_compare(db, rows, rng):
     n = t.by_role("name")[0]
     v = _value(rows, t, x.name, rng)
     if rng.random() < 0.5:
-        return Example([f"Which {t.plural} have a {x.nl} greater than {_q(v)}?",
-                        f"List the {n.nl} of {t.plural} whose {x.nl} is more than {_q(v)}.",
-                        f"Find {t.plural} with {x.nl} above {_q(v)}.",
-                        f"Show every {t.singular} whose {x.nl} exceeds {_q(v)}."],
+        return Example([f"Which {t.plural} have a {x.nl} greater than {v}?",
+                        f"List the {n.nl} of {t.plural} whose {x.nl} is more than {v}.",
+                        f"Find {t.plural} with {x.nl} above {v}.",
+                        f"Show every {t.singular} whose {x.nl} exceeds {v}."],
                        f"SELECT {n.name} FROM {t.name} WHERE {x.name} > {v}")
-    return Example([f"Which {t.plural} have a {x.nl} less than {_q(v)}?",
-                    f"List the {n.nl} of {t.plural} whose {x.nl} is below {_q(v)}.",
-                    f"Find {t.plural} with {x.nl} under {_q(v)}.",
-                    f"Show every {t.singular} whose {x.nl} is smaller than {_q(v)}."],
+    return Example([f"Which {t.plural} have a {x.nl} less than {v}?",
+                    f"List the {n.nl} of {t.plural} whose {x.nl} is below {v}.",
+                    f"Find {t.plural} with {x.nl} under {v}.",
+                    f"Show every {t.singular} whose {x.nl} is smaller than {v}."],
                    f"SELECT {n.name} FROM {t.name} WHERE {x.name} < {v}")
 
 
@@ -118,16 +112,16 @@ def filter_like(db, rows, rng):
     name = _value(rows, t, n.name, rng)
     letter = name[0]
     if rng.random() < 0.5:
-        return Example([f"Which {t.plural} have a {n.nl} starting with {_q(letter)}?",
-                        f"List {t.plural} whose {n.nl} begins with the letter {_q(letter)}.",
-                        f"Find the {t.plural} with a {n.nl} that starts with {_q(letter)}.",
-                        f"Show every {t.singular} whose {n.nl} starts with {_q(letter)}."],
+        return Example([f"Which {t.plural} have a {n.nl} starting with {letter}?",
+                        f"List {t.plural} whose {n.nl} begins with the letter {letter}.",
+                        f"Find the {t.plural} with a {n.nl} that starts with {letter}.",
+                        f"Show every {t.singular} whose {n.nl} starts with {letter}."],
                        f"SELECT {n.name} FROM {t.name} WHERE {n.name} LIKE '{letter}%'")
     word = rng.choice(name.split())
-    return Example([f"Which {t.plural} have a {n.nl} containing {_q(word)}?",
-                    f"List {t.plural} whose {n.nl} includes {_q(word)}.",
-                    f"Find the {t.plural} with {_q(word)} in their {n.nl}.",
-                    f"Show every {t.singular} whose {n.nl} contains the word {_q(word)}."],
+    return Example([f"Which {t.plural} have a {n.nl} containing {word}?",
+                    f"List {t.plural} whose {n.nl} includes {word}.",
+                    f"Find the {t.plural} with {word} in their {n.nl}.",
+                    f"Show every {t.singular} whose {n.nl} contains the word {word}."],
                    f"SELECT {n.name} FROM {t.name} WHERE {n.name} LIKE '%{word}%'")
 
 
@@ -141,10 +135,10 @@ def count_rows(db, rows, rng):
                        f"SELECT COUNT(*) FROM {t.name}")
     c = rng.choice(t.by_role("cat"))
     v = _value(rows, t, c.name, rng)
-    return Example([f"How many {t.plural} have {c.nl} {_q(v)}?",
-                    f"Count the {t.plural} whose {c.nl} is {_q(v)}.",
-                    f"What is the number of {t.plural} with {c.nl} {_q(v)}?",
-                    f"Give the total number of {t.plural} where the {c.nl} is {_q(v)}."],
+    return Example([f"How many {t.plural} have {c.nl} {v}?",
+                    f"Count the {t.plural} whose {c.nl} is {v}.",
+                    f"What is the number of {t.plural} with {c.nl} {v}?",
+                    f"Give the total number of {t.plural} where the {c.nl} is {v}."],
                    f"SELECT COUNT(*) FROM {t.name} WHERE {c.name} = {_lit(v)}")
 
 
@@ -163,10 +157,10 @@ def aggregate(db, rows, rng):
                        f"SELECT {fn}({x.name}) FROM {t.name}")
     c = rng.choice(t.by_role("cat"))
     v = _value(rows, t, c.name, rng)
-    return Example([f"What is the {word} {x.nl} of {t.plural} with {c.nl} {_q(v)}?",
-                    f"Find the {word} {x.nl} of the {t.plural} whose {c.nl} is {_q(v)}.",
-                    f"Compute the {word} {x.nl} for {t.plural} where the {c.nl} is {_q(v)}.",
-                    f"Among {t.plural} with {c.nl} {_q(v)}, what is the {word} {x.nl}?"],
+    return Example([f"What is the {word} {x.nl} of {t.plural} with {c.nl} {v}?",
+                    f"Find the {word} {x.nl} of the {t.plural} whose {c.nl} is {v}.",
+                    f"Compute the {word} {x.nl} for {t.plural} where the {c.nl} is {v}.",
+                    f"Among {t.plural} with {c.nl} {v}, what is the {word} {x.nl}?"],
                    f"SELECT {fn}({x.name}) FROM {t.name} WHERE {c.name} = {_lit(v)}")
 
 
@@ -255,10 +249,10 @@ def join_filter(db, rows, rng):
     child, fk, parent, phrase = rel
     cn, pn = child.by_role("name")[0], parent.by_role("name")[0]
     v = _value(rows, parent, pn.name, rng)
-    return Example([f"Which {child.plural} {phrase} the {parent.singular} {_q(v)}?",
-                    f"List the {child.plural} that {phrase} the {parent.singular} named {_q(v)}.",
-                    f"Find all {child.plural} that {phrase} {_q(v)}.",
-                    f"Show the {cn.nl} of each {child.singular} that {phrase} the {parent.singular} {_q(v)}."],
+    return Example([f"Which {child.plural} {phrase} the {parent.singular} {v}?",
+                    f"List the {child.plural} that {phrase} the {parent.singular} named {v}.",
+                    f"Find all {child.plural} that {phrase} {v}.",
+                    f"Show the {cn.nl} of each {child.singular} that {phrase} the {parent.singular} {v}."],
                    f"SELECT T1.{cn.name} FROM {child.name} AS T1 JOIN {parent.name} AS T2 "
                    f"ON T1.{fk} = T2.{parent.pk.name} WHERE T2.{pn.name} = {_lit(v)}")
 
@@ -270,10 +264,10 @@ def _bridge_filter(db, rows, rng):
     left, right = db.table(b.left), db.table(b.right)
     ln, rn = left.by_role("name")[0], right.by_role("name")[0]
     v = _value(rows, right, rn.name, rng)
-    return Example([f"Which {left.plural} {b.verb} the {right.singular} {_q(v)}?",
-                    f"List the {left.plural} that {b.verb} the {right.singular} named {_q(v)}.",
-                    f"Find all {left.plural} who {b.verb} {_q(v)}.",
-                    f"Show the {ln.nl} of each {left.singular} that {b.verb} the {right.singular} {_q(v)}."],
+    return Example([f"Which {left.plural} {b.verb} the {right.singular} {v}?",
+                    f"List the {left.plural} that {b.verb} the {right.singular} named {v}.",
+                    f"Find all {left.plural} who {b.verb} {v}.",
+                    f"Show the {ln.nl} of each {left.singular} that {b.verb} the {right.singular} {v}."],
                    f"SELECT DISTINCT T1.{ln.name} FROM {left.name} AS T1 JOIN {b.table} AS T2 "
                    f"ON T1.{left.pk.name} = T2.{b.left_fk} JOIN {right.name} AS T3 "
                    f"ON T2.{b.right_fk} = T3.{right.pk.name} WHERE T3.{rn.name} = {_lit(v)}")
@@ -346,10 +340,10 @@ def set_operation(db, rows, rng):
                        f"{base} > {b} UNION {base} < {a}")
     n = t.by_role("name")[0]
     v = _value(rows, t, c.name, rng)
-    return Example([f"Which {t.plural} have {c.nl} {_q(v)} but not a {x.nl} above {b}?",
-                    f"List the {t.plural} whose {c.nl} is {_q(v)}, excluding those with {x.nl} over {b}.",
-                    f"Find {t.plural} with {c.nl} {_q(v)} except the ones whose {x.nl} is greater than {b}.",
-                    f"Show the {n.nl} of {t.plural} with {c.nl} {_q(v)}, leaving out any with {x.nl} above {b}."],
+    return Example([f"Which {t.plural} have {c.nl} {v} but not a {x.nl} above {b}?",
+                    f"List the {t.plural} whose {c.nl} is {v}, excluding those with {x.nl} over {b}.",
+                    f"Find {t.plural} with {c.nl} {v} except the ones whose {x.nl} is greater than {b}.",
+                    f"Show the {n.nl} of {t.plural} with {c.nl} {v}, leaving out any with {x.nl} above {b}."],
                    f"SELECT {n.name} FROM {t.name} WHERE {c.name} = {_lit(v)} EXCEPT "
                    f"SELECT {n.name} FROM {t.name} WHERE {x.name} > {b}")
 
