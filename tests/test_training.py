@@ -49,11 +49,12 @@ def test_sft_and_merge_scripts(tiny_model, demo_records, tmp_path):
     data = tmp_path / "sft.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in sft_records(demo_records["train"][:32])))
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"sft": {"max_steps": 4, "batch_size": 8, "lora_r": 8, "lora_alpha": 16}}))
+    # 10 steps: the first loss is logged (and plotted) at step 10
+    params.write_text(yaml.safe_dump({"sft": {"max_steps": 10, "batch_size": 8, "lora_r": 8, "lora_alpha": 16}}))
     run_stage("sft.py", "--params", params, "--data", data, "--base-model", tiny_model, "--out", tmp_path / "sft",
               "--live", tmp_path / "live", "--metrics", tmp_path / "sft.json")
     metrics = json.loads((tmp_path / "sft.json").read_text())
-    assert metrics["steps"] == 4 and metrics["train_loss"] > 0
+    assert metrics["steps"] == 10 and metrics["train_loss"] > 0
     assert (tmp_path / "sft" / "adapter_config.json").is_file()
     assert (tmp_path / "live" / "plots" / "metrics" / "loss.tsv").is_file()
     assert not (tmp_path / "sft-work").exists()
