@@ -24,7 +24,7 @@ def test_repo_params_load():
     ({"bogus": {}}, "unknown key(s) bogus"),
 ])
 def test_bad_params_are_named(data, message):
-    with pytest.raises(InputError, match=None) as info:
+    with pytest.raises(InputError) as info:
         params_from_dict(data, "params.yaml")
     assert message in str(info.value) and "params.yaml" in str(info.value)
 

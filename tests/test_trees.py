@@ -38,8 +38,8 @@ def test_pairs_on_hand_built_tree():
         ("emerge", "C", "A"),  # child vs parent
         ("emerge", "C", "D"),  # siblings
         ("emerge", "A", "D"),  # parent vs child: A reaches a correct node, D does not
-        ("baseline", "C", "A"), ("baseline", "C", "B"),
-    } - {("baseline", "C", "A")}  # (C, A) already present as an emerge pair: deduplicated
+        ("baseline", "C", "B"),  # deepest correct x shallowest wrong; (C, A) is deduplicated against emerge
+    }
     for p in pairs:
         assert p["chosen_distance"] < p["rejected_distance"]
         assert set(p) >= {"question_id", "db_id", "prompt", "chosen", "rejected", "chosen_distance",
