@@ -14,7 +14,6 @@ import time
 import torch
 
 from sqlforge.engine.hf import TransformersEngine
-from sqlforge.extract import extract_sql
 from sqlforge.io import read_jsonl
 from sqlforge.prompts import example_prompt
 
@@ -26,8 +25,10 @@ def plain_loop(engine: TransformersEngine, prompts: list[str], max_new_tokens: i
         ids = tok(prompt, return_tensors="pt", add_special_tokens=False)
         with torch.inference_mode():
             out = model.generate(**ids, do_sample=False, max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id)
-        new = out[0, ids["input_ids"].shape[1]:]
-        tokens += int((new != tok.pad_token_id).sum())
+        new = out[0, ids["input_ids"].shape[1]:].tolist()
+        # count what the batched engine counts: tokens before the end-of-sequence token
+        new = new[: new.index(tok.eos_token_id)] if tok.eos_token_id in new else new
+        tokens += len(new)
         texts.append(tok.decode(new, skip_special_tokens=True))
     return texts, tokens
 
@@ -37,12 +38,17 @@ def main() -> None:
     parser.add_argument("--model", default="models/merged")
     parser.add_argument("--dev", default="data/prepared/dev.jsonl")
     parser.add_argument("--prompts", type=int, default=200)
-    parser.add_argument("--max-new-tokens", type=int, default=96)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--max-new-tokens", type=int, default=72)
+    parser.add_argument("--batch-size", type=int, default=64, help="engine.batch_size")
     args = parser.parse_args()
 
     engine = TransformersEngine(args.model, batch_size=args.batch_size)
     prompts = [example_prompt(engine.tokenizer, r) for r in read_jsonl(args.dev)[: args.prompts]]
+
+    # warm both paths up (first-call allocations), then time them
+    engine.generate(prompts[:4], n=1, max_new_tokens=8)
+    plain_loop(engine, prompts[:2], 8)
+    engine.generated_tokens = 0
 
     start = time.perf_counter()
     batched = engine.generate(prompts, n=1, max_new_tokens=args.max_new_tokens)
@@ -53,9 +59,12 @@ def main() -> None:
     loop_texts, loop_tokens = plain_loop(engine, prompts, args.max_new_tokens)
     loop_s = time.perf_counter() - start
 
-    same = sum(extract_sql(b[0].text) == extract_sql(t) for b, t in zip(batched, loop_texts))
+    same = sum(b[0].text == t for b, t in zip(batched, loop_texts))
     print(json.dumps({
         "prompts": len(prompts),
+        "max_new_tokens": args.max_new_tokens,
+        "batch_size": args.batch_size,
+        "torch_threads": torch.get_num_threads(),
         "batched": {"seconds": batched_s, "tokens": batched_tokens, "tokens_per_second": batched_tokens / batched_s},
         "plain_loop": {"seconds": loop_s, "tokens": loop_tokens, "tokens_per_second": loop_tokens / loop_s},
         "speedup": (batched_tokens / batched_s) / (loop_tokens / loop_s),

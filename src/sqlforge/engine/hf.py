@@ -1,8 +1,12 @@
 """Batched transformers backend (CPU and GPU).
 
-Requests are sorted by length and run in left-padded batches with the KV
-cache; `num_return_sequences` gives n samples per prompt. Log-probs are the
-model's own (temperature-free) distribution, like vLLM's default.
+Requests are grouped by shared token prefix and run in left-padded batches
+with the KV cache. Text-to-SQL prompts of one database share their system
+prompt and schema, which is most of the prompt: each batch encodes that
+common prefix once and copies its KV cache to every row (prefix caching, as
+vLLM does automatically), so only the question and partial SQL are encoded
+per row. n samples per prompt are n rows. Log-probs are the model's own
+(temperature-free) distribution, like vLLM's default.
 """
 
 from __future__ import annotations
@@ -15,8 +19,18 @@ from sqlforge.engine.base import Completion, Score, truncate_at_stop
 from sqlforge.device import default_device, resolve_dtype
 
 
+def _common_prefix(a: list[int], *others: list[int]) -> int:
+    """Length of the common prefix. For a sorted list, first and last give the whole list's."""
+    n = min(len(a), *(len(o) for o in others)) if others else len(a)
+    for i in range(n):
+        if any(o[i] != a[i] for o in others):
+            return i
+    return n
+
+
 class TransformersEngine:
-    def __init__(self, model_path: str, batch_size: int = 64, dtype: str = "auto", device: str | None = None):
+    def __init__(self, model_path: str, batch_size: int = 64, dtype: str = "auto", device: str | None = None,
+                 segment_tokens: int = 16):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.device = device or default_device()
@@ -27,6 +41,7 @@ class TransformersEngine:
         self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=resolve_dtype(dtype, self.device))
         self.model.to(self.device).eval()
         self.batch_size = batch_size
+        self.segment_tokens = segment_tokens
         self.calls = 0  # batched model invocations
         self.requests = 0  # prompts generated from or scored
         self.generated_tokens = 0
@@ -36,6 +51,106 @@ class TransformersEngine:
         for start in range(0, len(order), size):
             yield order[start:start + size]
 
+    @staticmethod
+    def _prefix_groups(seqs: list[list[int]], keep: float = 0.8) -> list[tuple[int, int, int]]:
+        """(start, end, shared prefix length) of runs of sorted rows that share a prefix.
+
+        A run ends where the next row would cut its shared prefix below `keep` of
+        what it was; every row keeps at least one token outside the prefix."""
+        groups, start, shared = [], 0, len(seqs[0]) - 1 if seqs else 0
+        for r in range(1, len(seqs) + 1):
+            if r < len(seqs):
+                common = min(_common_prefix(seqs[start], seqs[r]), len(seqs[r]) - 1)
+                if common >= keep * shared:
+                    shared = min(shared, common)
+                    continue
+            groups.append((start, r, max(0, shared)))
+            if r < len(seqs):
+                start, shared = r, len(seqs[r]) - 1
+        return groups
+
+    def _prefix_cache(self, seqs: list[list[int]], groups: list[tuple[int, int, int]], width: int):
+        """KV cache of every group's shared prefix (right-padded to `width`), one row per sequence."""
+        pad = self.tokenizer.pad_token_id
+        ids = torch.full((len(groups), width), pad, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for g, (start, _, shared) in enumerate(groups):
+            ids[g, :shared] = torch.tensor(seqs[start][:shared], dtype=torch.long)
+            mask[g, :shared] = 1
+        out = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), use_cache=True)
+        self.calls += 1
+        rows = torch.tensor([g for g, (start, end, _) in enumerate(groups) for _ in range(start, end)])
+        out.past_key_values.batch_select_indices(rows.to(self.device))
+        return out.past_key_values
+
+    def _layout(self, seqs: list[list[int]]):
+        """Input ids, attention mask and prefix KV cache for one batch of rows."""
+        pad = self.tokenizer.pad_token_id
+        groups = self._prefix_groups(seqs)
+        shared_width = max(shared for _, _, shared in groups)
+        own = [len(seqs[r]) - shared for start, end, shared in groups for r in range(start, end)]
+        # row layout: [its group's prefix][right padding to shared_width][left padding][own tokens]
+        ids = torch.full((len(seqs), shared_width + max(own)), pad, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for start, end, shared in groups:
+            for r in range(start, end):
+                ids[r, :shared] = torch.tensor(seqs[r][:shared], dtype=torch.long)
+                mask[r, :shared] = 1
+                ids[r, ids.shape[1] - own[r]:] = torch.tensor(seqs[r][shared:], dtype=torch.long)
+                mask[r, ids.shape[1] - own[r]:] = 1
+        cache = self._prefix_cache(seqs, groups, shared_width) if shared_width else None
+        return ids.to(self.device), mask.to(self.device), cache
+
+    def _decode(self, ids, mask, cache, max_new_tokens: int, stop: Sequence[str], **sampling):
+        """(token ids, log-probs, hit EOS) per row.
+
+        Decodes in segments of `segment_tokens`; after each, finished rows are
+        dropped and the rest continue from the same KV cache, so one long output
+        does not make every row of the batch run to max_new_tokens.
+        """
+        tok = self.tokenizer
+        eos = self.model.generation_config.eos_token_id or tok.eos_token_id
+        stop_ids = set(eos if isinstance(eos, list) else [eos])
+        out_ids: list[list[int]] = [[] for _ in range(ids.shape[0])]
+        out_lps: list[list[float]] = [[] for _ in range(ids.shape[0])]
+        hit_eos = [False] * ids.shape[0]
+        active = list(range(ids.shape[0]))
+        remaining = max_new_tokens
+        while active and remaining > 0:
+            steps = min(self.segment_tokens, remaining)
+            out = self.model.generate(
+                input_ids=ids, attention_mask=mask, past_key_values=cache, max_new_tokens=steps,
+                stop_strings=list(stop) or None, tokenizer=tok if stop else None, return_dict_in_generate=True,
+                output_logits=True, pad_token_id=tok.pad_token_id, top_k=None, **sampling)
+            self.calls += 1
+            new = out.sequences[:, ids.shape[1]:]
+            # one step at a time: stacking rows x steps x vocab logits costs more than it saves
+            lps = torch.stack([torch.log_softmax(step.float(), dim=-1).gather(-1, new[:, t:t + 1])[:, 0]
+                               for t, step in enumerate(out.logits)], dim=1).tolist()
+            keep = []
+            for j, row in enumerate(active):
+                done = False
+                for t, lp in zip(new[j].tolist(), lps[j]):
+                    if t in stop_ids or t == tok.pad_token_id:  # pad follows a stop string
+                        hit_eos[row], done = t in stop_ids, True
+                        break
+                    out_ids[row].append(t)
+                    out_lps[row].append(lp)
+                if not done and stop and truncate_at_stop(tok.decode(out_ids[row]), stop)[1]:
+                    done = True
+                if not done:
+                    keep.append(j)
+            remaining -= steps
+            if not keep or remaining <= 0:
+                break
+            rows = torch.tensor(keep, device=self.device)
+            cache = out.past_key_values
+            cache.batch_select_indices(rows)
+            ids = out.sequences[rows]
+            mask = torch.cat([mask[rows], torch.ones_like(new[rows])], dim=1)
+            active = [active[j] for j in keep]
+        return out_ids, out_lps, hit_eos
+
     @torch.inference_mode()
     def generate(self, prompts: Sequence[str], n: int = 1, temperature: float = 0.0, top_p: float = 1.0,
                  max_new_tokens: int = 128, stop: Sequence[str] = (), seed: int = 0) -> list[list[Completion]]:
@@ -43,43 +158,28 @@ class TransformersEngine:
         tok = self.tokenizer
         encoded = [tok(p, add_special_tokens=False)["input_ids"] for p in prompts]
         results: list[list[Completion]] = [[] for _ in prompts]
-        eos = self.model.generation_config.eos_token_id or tok.eos_token_id
-        eos_ids = set(eos if isinstance(eos, list) else [eos])
+        sample = temperature > 0
+        sampling = {"do_sample": sample, "temperature": temperature if sample else None,
+                    "top_p": top_p if sample else None}
         # group size keeps the number of rows (prompts x n) near batch_size
         per_batch = max(1, self.batch_size // max(1, n))
-        for batch_no, idx in enumerate(self._batches([len(e) for e in encoded], per_batch)):
-            batch = tok.pad({"input_ids": [encoded[i] for i in idx]}, return_tensors="pt").to(self.device)
+        order = sorted(range(len(prompts)), key=lambda i: (encoded[i], i))  # shared prefixes side by side
+        for batch_no, start in enumerate(range(0, len(order), per_batch)):
+            idx = order[start:start + per_batch]
+            seqs = [encoded[i] for i in idx for _ in range(n)]  # n rows per prompt
+            ids, mask, cache = self._layout(seqs)
             torch.manual_seed(seed * 100_003 + batch_no)
-            sample = temperature > 0
-            out = self.model.generate(
-                **batch, do_sample=sample, temperature=temperature if sample else None,
-                top_p=top_p if sample else None, top_k=None, num_return_sequences=n,
-                max_new_tokens=max_new_tokens, stop_strings=list(stop) or None,
-                tokenizer=tok if stop else None, return_dict_in_generate=True, output_logits=True,
-                pad_token_id=tok.pad_token_id)
-            self.calls += 1
-            new_tokens = out.sequences[:, batch["input_ids"].shape[1]:]
-            logits = torch.stack(out.logits, dim=1).float()  # rows x steps x vocab
-            logprobs = torch.log_softmax(logits, dim=-1).gather(-1, new_tokens.unsqueeze(-1)).squeeze(-1)
-            for row in range(new_tokens.shape[0]):
-                ids, lps, reason = [], [], "length"
-                for t, lp in zip(new_tokens[row].tolist(), logprobs[row].tolist()):
-                    if t in eos_ids:
-                        reason = "stop"
-                        break
-                    if t == tok.pad_token_id:
-                        break
-                    ids.append(t)
-                    lps.append(lp)
-                text, stopped = truncate_at_stop(tok.decode(ids, skip_special_tokens=True), stop)
+            out_ids, out_lps, hit_eos = self._decode(ids, mask, cache, max_new_tokens, stop, **sampling)
+            for row, (ids_out, lps) in enumerate(zip(out_ids, out_lps)):
+                text, stopped = truncate_at_stop(tok.decode(ids_out, skip_special_tokens=True), stop)
                 if stopped:
-                    reason = "stop"
                     # keep the log-probs of the tokens that make up the kept text
                     keep = 0
-                    while keep < len(ids) and len(tok.decode(ids[:keep + 1])) <= len(text):
+                    while keep < len(ids_out) and len(tok.decode(ids_out[:keep + 1])) <= len(text):
                         keep += 1
                     lps = lps[:keep]
-                self.generated_tokens += len(ids)
+                reason = "stop" if hit_eos[row] or stopped else "length"
+                self.generated_tokens += len(ids_out)
                 results[idx[row // n]].append(Completion(text, lps, float(sum(lps)), reason))
         return results
 
