@@ -2,11 +2,12 @@
 
 import hashlib
 import sqlite3
+import threading
 import time
 
 import pytest
 
-from sqlforge.sqlexec import DENIED, MULTI, OK, SYNTAX, TIMEOUT, TOO_LARGE, Executor
+from sqlforge.sqlexec import CRASHED, DENIED, MULTI, OK, SYNTAX, TIMEOUT, TOO_LARGE, Executor
 
 
 @pytest.fixture()
@@ -41,6 +42,8 @@ HOSTILE = [
     ("SELECT printf('%.*c', 100000000, 'x')", TOO_LARGE),
     ("SELECT zeroblob(100000000)", TOO_LARGE),
     ("SELECT 1; DROP TABLE item", MULTI),
+    # one SQLite VM step of several seconds: the progress handler never runs, the worker is killed
+    ("SELECT length(hex(zeroblob(300000000)))", TIMEOUT),
     ("SELEC name FROM item", SYNTAX),
 ]
 
@@ -48,7 +51,7 @@ HOSTILE = [
 @pytest.mark.parametrize("sql,kind", HOSTILE)
 def test_hostile_sql_is_refused_and_database_unchanged(db, sql, kind):
     before = sha(db)
-    files_before = sorted(p.name for p in db.parent.iterdir())
+    files_before = tree_listing(db.parent)
     executor = Executor(timeout_s=1.0, max_rows=1000, max_bytes=1 << 20)
     start = time.monotonic()
     result = executor.execute(db, sql.format(dir=db.parent))
@@ -56,7 +59,45 @@ def test_hostile_sql_is_refused_and_database_unchanged(db, sql, kind):
     assert result.error_kind == kind, result.error
     assert not result.ok and result.rows == []
     assert sha(db) == before
-    assert sorted(p.name for p in db.parent.iterdir()) == files_before
+    assert tree_listing(db.parent) == files_before
+
+
+def tree_listing(root):
+    """Every file and folder under root: no query may create one (ATTACH, VACUUM INTO, journals)."""
+    return {str(p.relative_to(root)) for p in root.rglob("*")}
+
+
+def test_runaway_step_kills_worker_and_executor_recovers(db):
+    with Executor(timeout_s=0.3, kill_grace_s=0.3) as executor:
+        start = time.monotonic()
+        result = executor.execute(db, "SELECT length(hex(zeroblob(300000000)))")
+        assert result.error_kind == TIMEOUT and "killed" in result.error
+        assert time.monotonic() - start < 0.3 + 1.0
+        assert executor.killed == 1
+        assert executor.execute(db, "SELECT count(*) FROM item").rows == [(50,)]
+
+
+def test_worker_that_dies_is_a_classified_error(db):
+    endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+    with Executor(timeout_s=5.0) as executor:
+        assert executor.execute(db, "SELECT 1").ok
+        worker = executor._workers[0]
+        threading.Timer(0.3, worker.proc.kill).start()  # dies mid-query, as under the OOM killer
+        start = time.monotonic()
+        assert executor.execute(db, endless).error_kind == CRASHED
+        assert time.monotonic() - start < 2.0
+        assert executor.execute(db, "SELECT 2").rows == [(2,)]  # on a new worker
+        executor._workers[0].proc.kill()  # dies while idle: the next query gets a new worker too
+        executor._workers[0].proc.wait()
+        assert executor.execute(db, "SELECT 3").rows == [(3,)]
+
+
+def test_parallel_workers_keep_order_and_run_each_query_once(db):
+    queries = [(db, f"SELECT {i % 7} + count(*) FROM item") for i in range(40)]
+    with Executor(timeout_s=5.0, workers=2) as executor:
+        results = executor.execute_many(queries)
+        assert [r.rows for r in results] == [[(i % 7 + 50,)] for i in range(40)]
+        assert executor.calls == 7
 
 
 def test_plain_select_and_cache(db):
