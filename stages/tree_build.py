@@ -7,11 +7,16 @@ of shards), so shards can run at the same time on different machines.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+from dataclasses import asdict
+from pathlib import Path
 
 from sqlforge.cli import console, run_stage, summary
 from sqlforge.config import load_params
 from sqlforge.engine import load_engine
 from sqlforge.io import atomic_path, dump_jsonl, read_jsonl, write_json
+from sqlforge.models import model_fingerprint
 from sqlforge.sqlexec import Executor
 from sqlforge.trees import TreeSettings, build_trees, json_distance, stable_shard
 
@@ -24,6 +29,7 @@ def main() -> None:
     parser.add_argument("--model", default="models/merged")
     parser.add_argument("--out", required=True)
     parser.add_argument("--metrics", required=True)
+    parser.add_argument("--checkpoint", help="resume state (default: data/checkpoints/tree-build/shard-<i>.json)")
     args = parser.parse_args()
     params = load_params(args.params)
     cfg = params.tree
@@ -40,9 +46,21 @@ def main() -> None:
                             top_p=cfg.top_p, max_new_tokens=params.engine.max_new_tokens,
                             seed=cfg.seed * 1000 + args.shard, t_min=cfg.timeout.t_min, k=cfg.timeout.k,
                             c=cfg.timeout.c)
-    trees = build_trees(shard, engine, engine.tokenizer, Executor(), settings,
-                        progress=lambda depth, n: console.print(f"tree-build@{args.shard}: level {depth}, "
-                                                               f"{n} prompts"))
+    # resume state lives outside the DVC output (DVC deletes outputs before a stage runs); it is
+    # only reused for the same questions, settings and model
+    checkpoint = Path(args.checkpoint or f"data/checkpoints/tree-build/shard-{args.shard}.json")
+    fingerprint = hashlib.sha256(json.dumps([asdict(settings), [r["id"] for r in shard],
+                                             model_fingerprint(args.model)]).encode()).hexdigest()
+
+    def progress(depth: int, prompts: int) -> None:
+        if prompts < 0:
+            console.print(f"tree-build@{args.shard}: resumed from {checkpoint} at level {depth}")
+        else:
+            console.print(f"tree-build@{args.shard}: level {depth}, {prompts} prompts")
+
+    with Executor() as executor:
+        trees = build_trees(shard, engine, engine.tokenizer, executor, settings, progress=progress,
+                            checkpoint=checkpoint, fingerprint=fingerprint)
     for tree in trees:
         for node in tree["nodes"]:
             node["distance"] = json_distance(node["distance"])
@@ -54,6 +72,7 @@ def main() -> None:
                "solved": sum(t["solved"] for t in trees), "nodes": sum(len(t["nodes"]) for t in trees),
                "model_calls": engine.calls}
     write_json(args.metrics, metrics)
+    checkpoint.unlink(missing_ok=True)
     summary(f"tree-build@{args.shard}", metrics)
 
 

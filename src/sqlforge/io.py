@@ -22,6 +22,8 @@ class InputError(Exception):
 
 def _tmp_sibling(path: Path, is_dir: bool) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.tmp-*"):  # left by a run that was killed
+        shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
     if is_dir:
         return Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)

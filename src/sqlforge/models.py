@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -20,3 +21,14 @@ def resolve_model(path: str | Path) -> str:
     if pointer.is_file():
         return json.loads(pointer.read_text())["name_or_path"]
     return str(path)
+
+
+def model_fingerprint(path: str | Path, head_bytes: int = 64 << 20) -> str:
+    """Cheap identity of a model folder: each file's name, size and the sha256 of its first
+    64 MiB (safetensors headers and the first weights differ between any two trainings)."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in Path(path).rglob("*") if p.is_file()):
+        digest.update(f"{file.relative_to(path)}:{file.stat().st_size}:".encode())
+        with file.open("rb") as f:
+            digest.update(hashlib.sha256(f.read(head_bytes)).digest())
+    return digest.hexdigest()

@@ -12,11 +12,14 @@ infinity when no correct node is reachable.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlforge.evaluation import bird_result_eq, gold_timeout
 from sqlforge.extract import extract_sql
+from sqlforge.io import atomic_path
 from sqlforge.prompts import example_prompt, render, revision_messages
 
 INF = math.inf
@@ -62,7 +65,18 @@ class TreeSettings:
     c: float
 
 
-def build_trees(records: list[dict], engine, tokenizer, executor, s: TreeSettings, progress=None) -> list[dict]:
+def _load_checkpoint(path: Path | None, fingerprint: str) -> dict | None:
+    if path is None or not path.is_file():
+        return None
+    state = json.loads(path.read_text(encoding="utf-8"))
+    return state if state.get("fingerprint") == fingerprint else None  # stale: other inputs
+
+
+def build_trees(records: list[dict], engine, tokenizer, executor, s: TreeSettings, progress=None,
+                checkpoint: Path | None = None, fingerprint: str = "") -> list[dict]:
+    """Trees for `records`. With `checkpoint`, the state after each finished level is saved there,
+    and a run with the same `fingerprint` resumes from it: levels are seeded by depth, so a resumed
+    run gives exactly what an uninterrupted one gives."""
     trees = []
     for rec in records:
         gold = executor.execute(rec["db_path"], rec["gold"], timeout_s=60.0)
@@ -71,19 +85,29 @@ def build_trees(records: list[dict], engine, tokenizer, executor, s: TreeSetting
         trees.append({"question_id": rec["id"], "db_id": rec["db_id"], "nodes": [],
                       "_gold": gold, "_timeout": gold_timeout(gold.seconds, s.t_min, s.k, s.c), "_rec": rec})
 
-    # open requests: (tree, parent node index or -1, prompt)
-    open_requests = [(t, -1, example_prompt(tokenizer, t["_rec"])) for t in trees]
-    for depth in range(s.max_depth + 1):
+    # open requests: (tree index, parent node index or -1, prompt)
+    open_requests = [(t, -1, example_prompt(tokenizer, tree["_rec"])) for t, tree in enumerate(trees)]
+    start_depth = 0
+    state = _load_checkpoint(checkpoint, fingerprint)
+    if state is not None:
+        for tree, nodes in zip(trees, state["nodes"]):
+            tree["nodes"] = nodes
+        open_requests = [tuple(r) for r in state["open"]]
+        start_depth = state["next_depth"]
+        if progress:
+            progress(start_depth, -1)
+    for depth in range(start_depth, s.max_depth + 1):
         if not open_requests:
             break
         outputs = engine.generate([p for _, _, p in open_requests], n=s.branching, temperature=s.temperature,
                                   top_p=s.top_p, max_new_tokens=s.max_new_tokens, seed=s.seed + depth)
         next_requests = []
-        for (tree, parent, _), completions in zip(open_requests, outputs):
+        for (t, parent, _), completions in zip(open_requests, outputs):
+            tree = trees[t]
             rec, gold = tree["_rec"], tree["_gold"]
-            for comp in completions:
-                sql = extract_sql(comp.text)
-                result = executor.execute(rec["db_path"], sql, timeout_s=tree["_timeout"])
+            sqls = [extract_sql(comp.text) for comp in completions]
+            results = executor.execute_many([(rec["db_path"], sql, tree["_timeout"]) for sql in sqls])
+            for sql, result in zip(sqls, results):
                 correct = result.ok and bool(bird_result_eq(gold.rows, result.rows))  # set semantics
                 node = {"id": len(tree["nodes"]), "parent": parent, "depth": depth, "sql": sql,
                         "correct": correct, "error_kind": result.error_kind}
@@ -91,10 +115,15 @@ def build_trees(records: list[dict], engine, tokenizer, executor, s: TreeSetting
                 if not correct and depth < s.max_depth:
                     messages = revision_messages(rec["schema"], rec["question"], rec["evidence"], sql,
                                                  feedback(result, gold.rows))
-                    next_requests.append((tree, node["id"], render(tokenizer, messages)))
+                    next_requests.append((t, node["id"], render(tokenizer, messages)))
         if progress:
             progress(depth, len(open_requests))
         open_requests = next_requests
+        if checkpoint is not None:
+            with atomic_path(checkpoint) as tmp:
+                tmp.write_text(json.dumps({"fingerprint": fingerprint, "next_depth": depth + 1,
+                                           "nodes": [tree["nodes"] for tree in trees],
+                                           "open": open_requests}), encoding="utf-8")
     for tree in trees:
         for key in ("_gold", "_timeout", "_rec"):
             tree.pop(key)
