@@ -7,15 +7,18 @@ pairs, which SFTTrainer masks to the completion.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 
-from sqlforge.cli import run_stage, summary
+from sqlforge.cli import console, run_stage, summary
 from sqlforge.config import load_params
 from sqlforge.io import atomic_path, read_jsonl, write_json
-from sqlforge.models import resolve_model
+from sqlforge.models import model_fingerprint, resolve_model
 from sqlforge.sft import build_trainer, sft_dataset
-from sqlforge.training import check_qlora, last_logged
+from sqlforge.training import canonical_adapter_config, check_qlora, last_logged, resumable_work_dir
 
 
 def main() -> None:
@@ -37,16 +40,24 @@ def main() -> None:
     dataset = sft_dataset(records)
 
     base = resolve_model(args.base_model)
+    # checkpoints and curves of an unfinished run live in <out>-work, so a killed run resumes
     work = Path(args.out).with_name(Path(args.out).name + "-work")
-    shutil.rmtree(args.live, ignore_errors=True)
-    trainer = build_trainer(cfg, dataset, base, work, live_dir=args.live)
-    result = trainer.train()
+    inputs = [asdict(cfg), hashlib.sha256(Path(args.data).read_bytes()).hexdigest(),
+              model_fingerprint(base) if Path(base).is_dir() else base]
+    checkpoint = resumable_work_dir(work, hashlib.sha256(json.dumps(inputs).encode()).hexdigest())
+    if checkpoint:
+        console.print(f"sft: resuming from {checkpoint}", soft_wrap=True)
+    trainer = build_trainer(cfg, dataset, base, work, live_dir=work / "live", resume=checkpoint is not None)
+    result = trainer.train(resume_from_checkpoint=checkpoint)
 
     # adapter (lora/qlora) or full model, with the tokenizer and its chat template
     with atomic_path(args.out, is_dir=True) as out:
         trainer.model.save_pretrained(out)
         trainer.processing_class.save_pretrained(out)
+        canonical_adapter_config(out)
         (out / "base_model.txt").write_text(base + "\n")
+    with atomic_path(args.live, is_dir=True) as live:
+        shutil.copytree(work / "live", live, dirs_exist_ok=True)
     shutil.rmtree(work, ignore_errors=True)
 
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)

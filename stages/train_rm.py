@@ -21,7 +21,7 @@ from sqlforge.cli import run_stage, summary
 from sqlforge.config import load_params
 from sqlforge.io import InputError, atomic_path, read_jsonl, write_json
 from sqlforge.reward import rm_record
-from sqlforge.training import device_kwargs, last_logged, live_callback
+from sqlforge.training import canonical_adapter_config, device_kwargs, last_logged, live_callback
 
 
 def main() -> None:
@@ -65,6 +65,7 @@ def main() -> None:
     # save: merged reward model, adapter beside it
     with atomic_path(args.out, is_dir=True) as out:
         trainer.model.save_pretrained(out / "adapter")
+        canonical_adapter_config(out / "adapter")
         merged = trainer.model.merge_and_unload()
         merged.save_pretrained(out)
         tokenizer.save_pretrained(out)

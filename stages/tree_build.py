@@ -54,7 +54,7 @@ def main() -> None:
 
     def progress(depth: int, prompts: int) -> None:
         if prompts < 0:
-            console.print(f"tree-build@{args.shard}: resumed from {checkpoint} at level {depth}")
+            console.print(f"tree-build@{args.shard}: resumed from {checkpoint} at level {depth}", soft_wrap=True)
         else:
             console.print(f"tree-build@{args.shard}: level {depth}, {prompts} prompts")
 

@@ -63,3 +63,18 @@ def test_wrong_param_type_exits_before_work(raw, tiny_model, tmp_path):
     assert proc.returncode == 2
     assert "'preprocess.sample_values' must be int" in proc.stderr
     assert not out.exists()
+
+
+def test_malformed_jsonl_between_stages_is_named(tmp_path, tiny_model, demo_records):
+    train = tmp_path / "train.jsonl"
+    lines = [json.dumps(r) for r in demo_records["train"][:3]]
+    lines[1] = lines[1][:40]  # a record cut short, as by a full disk
+    train.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "trees" / "shard-0"
+    proc = subprocess.run([sys.executable, str(REPO / "stages" / "tree_build.py"), "--shard", "0", "--train",
+                           str(train), "--model", str(tiny_model), "--out", str(out), "--metrics",
+                           str(tmp_path / "m.json"), "--checkpoint", str(tmp_path / "ckpt.json")],
+                          capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 2
+    assert f"{train}: record at line 2 is invalid JSON" in proc.stderr and "Traceback" not in proc.stderr
+    assert not out.exists() and not (tmp_path / "m.json").exists() and not (tmp_path / "ckpt.json").exists()

@@ -36,3 +36,20 @@ def test_invalid_yaml_names_the_file(tmp_path):
         load_params(path)
     path.write_text(yaml.safe_dump({"sft": {"batch_size": 4}}))
     assert load_params(path).sft.batch_size == 4
+
+
+def test_qlora_on_cpu_stops_before_loading_anything(tmp_path):
+    import subprocess
+    import sys
+
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"sft": {"method": "qlora"}}))
+    out = tmp_path / "sft"
+    proc = subprocess.run([sys.executable, str(REPO / "stages" / "sft.py"), "--params", str(params), "--data",
+                           str(tmp_path / "missing.jsonl"), "--base-model", str(tmp_path / "no-model"),
+                           "--out", str(out), "--metrics", str(tmp_path / "m.json")],
+                          capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 2
+    # named before the (missing) data or model is touched
+    assert "sft.method=qlora needs a CUDA GPU" in proc.stderr and "Traceback" not in proc.stderr
+    assert not out.exists()

@@ -1,5 +1,6 @@
 """The real pipeline: `dvc repro` in a temp copy of the repo with the smoke profile."""
 
+import hashlib
 import json
 import os
 import re
@@ -82,6 +83,35 @@ def test_full_pipeline_artifacts_and_metrics(smoke_repo):
     # pipeline outputs are DVC's, not git's
     ignored = run(["git", "check-ignore", "data/raw", "models/base", "data/mcts"], repo).stdout.split()
     assert ignored == ["data/raw", "models/base", "data/mcts"]
+
+
+def fingerprint(repo: Path) -> dict[str, object]:
+    """sha256 of every data and model file, and every metric except wall-clock timings."""
+    out: dict[str, object] = {}
+    for folder in ("data", "models"):
+        for path in sorted((repo / folder).rglob("*")):
+            if path.is_file() and path.name != ".gitignore":
+                out[str(path.relative_to(repo))] = hashlib.sha256(path.read_bytes()).hexdigest()
+
+    def untimed(obj):
+        if isinstance(obj, dict):
+            return {k: untimed(v) for k, v in obj.items() if "seconds" not in k and "runtime" not in k
+                    and "per_second" not in k}
+        return obj
+
+    for path in sorted((repo / "metrics").rglob("*.json")):
+        out[str(path.relative_to(repo))] = untimed(json.loads(path.read_text()))
+    return out
+
+
+def test_forced_rerun_gives_byte_identical_outputs(smoke_repo):
+    repo, _ = smoke_repo
+    first = fingerprint(repo)
+    assert any(k.startswith("models/merged") for k in first) and "metrics/validate.json" in first
+    assert stages_run(run(["dvc", "repro", "--force"], repo).stdout) >= {"fetch", "sft", "validate"}
+    second = fingerprint(repo)
+    changed = sorted(k for k in first.keys() | second.keys() if first.get(k) != second.get(k))
+    assert not changed, changed
 
 
 def test_rerun_is_up_to_date_and_rm_param_reruns_only_downstream(smoke_repo):

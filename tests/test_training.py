@@ -1,8 +1,11 @@
 """Real trl/peft training on the tiny model: parameters move, the merge is exact."""
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -87,3 +90,43 @@ def test_qlora_on_cpu_stops_before_loading(tmp_path):
     assert proc.returncode == 2
     assert "qlora needs a CUDA GPU" in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_killed_sft_resumes_from_its_last_checkpoint(tiny_model, demo_records, tmp_path):
+    from safetensors.torch import load_file
+
+    data = tmp_path / "sft.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in sft_records(demo_records["train"][:64])))
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"sft": {"max_steps": 24, "batch_size": 4, "lora_r": 8, "lora_alpha": 16,
+                                              "save_steps": 8, "modules_to_save": []}}))
+
+    def start(name):
+        cmd = [sys.executable, str(REPO / "stages" / "sft.py"), "--params", str(params), "--data", str(data),
+               "--base-model", str(tiny_model), "--out", str(tmp_path / name / "sft"),
+               "--live", str(tmp_path / name / "live"), "--metrics", str(tmp_path / name / "sft.json")]
+        return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    clean = start("clean")
+    assert clean.wait(timeout=600) == 0, clean.stderr.read()[-3000:]
+
+    killed = start("resumed")
+    checkpoint = tmp_path / "resumed" / "sft-work" / "checkpoint-8"
+    while not (checkpoint / "trainer_state.json").exists() and killed.poll() is None:
+        time.sleep(0.05)
+    assert killed.poll() is None, "training finished before it could be killed"
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.wait()
+    assert not (tmp_path / "resumed" / "sft").exists() and not (tmp_path / "resumed" / "sft.json").exists()
+
+    rerun = start("resumed")
+    _, err = rerun.communicate(timeout=600)
+    assert rerun.returncode == 0, err[-3000:]
+    assert "resuming from" in err and "checkpoint-" in err
+    assert json.loads((tmp_path / "resumed" / "sft.json").read_text())["steps"] == 24
+    ours = load_file(tmp_path / "resumed" / "sft" / "adapter_model.safetensors")
+    theirs = load_file(tmp_path / "clean" / "sft" / "adapter_model.safetensors")
+    assert ours.keys() == theirs.keys()
+    for name in ours:
+        torch.testing.assert_close(ours[name], theirs[name], rtol=0, atol=1e-5, msg=name)
+    assert not (tmp_path / "resumed" / "sft-work").exists()

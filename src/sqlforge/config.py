@@ -94,6 +94,7 @@ class SFTConfig:
     target_modules: str = "all-linear"
     modules_to_save: list[str] = field(default_factory=lambda: ["embed_tokens", "lm_head"])
     max_examples: int = -1
+    save_steps: int = 200  # checkpoint every N steps so a killed run resumes; 0 = never
 
 
 @dataclass

@@ -42,14 +42,15 @@ def lora_config(cfg: SFTParams) -> LoraConfig | None:
 
 
 def build_trainer(cfg: SFTParams, dataset: Dataset, base: str, work_dir: str | Path,
-                  live_dir: str | Path | None = None) -> SFTTrainer:
+                  live_dir: str | Path | None = None, resume: bool = False) -> SFTTrainer:
     tokenizer, model = load_policy(base, cfg)
     args = SFTConfig(
         output_dir=str(work_dir), num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
         per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
         learning_rate=cfg.learning_rate, lr_scheduler_type=cfg.lr_scheduler, warmup_steps=cfg.warmup_ratio,
-        max_length=cfg.max_length, seed=cfg.seed, data_seed=cfg.seed, logging_steps=10, save_strategy="no",
+        max_length=cfg.max_length, seed=cfg.seed, data_seed=cfg.seed, logging_steps=10,
+        save_strategy="steps" if cfg.save_steps > 0 else "no", save_steps=max(1, cfg.save_steps), save_total_limit=1,
         report_to="none", dataloader_num_workers=0, completion_only_loss=True, **device_kwargs())
-    callbacks = [live_callback(live_dir)] if live_dir else []
+    callbacks = [live_callback(live_dir, resume=resume)] if live_dir else []
     return SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                       peft_config=lora_config(cfg), callbacks=callbacks)

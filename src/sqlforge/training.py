@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import shutil
 from pathlib import Path
 
 import torch
@@ -25,12 +27,39 @@ def check_qlora() -> None:
         raise InputError("params.yaml: sft.method=qlora needs bitsandbytes: pip install 'sqlforge[gpu]'")
 
 
-def live_callback(directory: str | Path):
+def live_callback(directory: str | Path, resume: bool = False):
     """DVCLive logging that neither rewrites dvc.yaml nor creates experiments (plots are declared by us)."""
     from dvclive import Live
     from dvclive.huggingface import DVCLiveCallback
 
-    return DVCLiveCallback(live=Live(str(directory), dvcyaml=False, save_dvc_exp=False, report=None))
+    return DVCLiveCallback(live=Live(str(directory), dvcyaml=False, save_dvc_exp=False, report=None,
+                                     resume=resume))
+
+
+def resumable_work_dir(work: Path, fingerprint: str) -> str | None:
+    """Prepare a trainer's work folder; return the checkpoint to resume from, if any.
+
+    The folder survives a killed run (it is not a DVC output, which DVC would
+    delete); it is reused only by a run with the same inputs (`fingerprint`).
+    """
+    from transformers.trainer_utils import get_last_checkpoint
+
+    stamp = work / "inputs.sha256"
+    if work.is_dir() and (not stamp.is_file() or stamp.read_text() != fingerprint):
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(fingerprint)
+    return get_last_checkpoint(str(work))
+
+
+def canonical_adapter_config(directory: Path) -> None:
+    """peft writes target_modules from a set, in hash order: sort it so equal runs give equal bytes."""
+    path = directory / "adapter_config.json"
+    if path.is_file():
+        config = json.loads(path.read_text())
+        if isinstance(config.get("target_modules"), list):
+            config["target_modules"] = sorted(config["target_modules"])
+        path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def last_logged(log_history: list[dict], key: str, default: float) -> float:
