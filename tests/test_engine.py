@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from transformers import AutoTokenizer
 
 from sqlforge.engine.hf import TransformersEngine
 from sqlforge.extract import extract_sql
@@ -74,3 +75,51 @@ def test_score_matches_direct_forward(engine, prompts):
 ])
 def test_extract_sql(raw, sql):
     assert extract_sql(raw) == sql
+
+
+def test_lora_adapter_engine_matches_merged_model(tiny_model, prompts, tmp_path):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from sqlforge.config import EngineConfig
+    from sqlforge.engine import load_engine
+
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(tiny_model)
+    # random (not zero) B matrices, so the adapter really changes the outputs
+    peft_model = get_peft_model(base, LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False))
+    peft_model.save_pretrained(tmp_path / "adapter")
+    merged = peft_model.merge_and_unload()
+    merged.save_pretrained(tmp_path / "merged")
+    AutoTokenizer.from_pretrained(tiny_model).save_pretrained(tmp_path / "merged")
+
+    cfg = EngineConfig(batch_size=8)
+    via_adapter = load_engine("unused: the adapter names its base", EngineConfig(batch_size=8,
+                                                                              lora_adapter=str(tmp_path / "adapter")))
+    via_merged = load_engine(str(tmp_path / "merged"), cfg)
+    plain = load_engine(str(tiny_model), cfg)
+    a = [c[0].text for c in via_adapter.generate(prompts, max_new_tokens=12)]
+    assert a == [c[0].text for c in via_merged.generate(prompts, max_new_tokens=12)]
+    assert a != [c[0].text for c in plain.generate(prompts, max_new_tokens=12)]
+
+
+def test_lora_adapter_that_is_not_one_is_named(tmp_path):
+    from sqlforge.config import EngineConfig
+    from sqlforge.engine import load_engine
+    from sqlforge.io import InputError
+
+    with pytest.raises(InputError, match="adapter_config.json missing"):
+        load_engine("x", EngineConfig(lora_adapter=str(tmp_path)))
+
+
+def test_vllm_backend_without_the_extra_names_it(tiny_model):
+    import importlib.util
+
+    from sqlforge.config import EngineConfig
+    from sqlforge.engine import load_engine
+    from sqlforge.io import InputError
+
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vLLM is installed here")
+    with pytest.raises(InputError, match=r"pip install 'sqlforge\[gpu\]'"):
+        load_engine(str(tiny_model), EngineConfig(backend="vllm"))

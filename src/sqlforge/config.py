@@ -59,6 +59,8 @@ class EngineConfig:
     max_new_tokens: int = 128
     tensor_parallel_size: int = 1
     gpu_memory_utilization: float = 0.85
+    # "" = the stage's merged model; else a LoRA adapter folder (e.g. models/sft) served on its base
+    lora_adapter: str = ""
 
 
 @dataclass

@@ -30,7 +30,7 @@ def _common_prefix(a: list[int], *others: list[int]) -> int:
 
 class TransformersEngine:
     def __init__(self, model_path: str, batch_size: int = 64, dtype: str = "auto", device: str | None = None,
-                 segment_tokens: int = 16):
+                 segment_tokens: int = 16, lora_path: str | None = None):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.device = device or default_device()
@@ -39,6 +39,10 @@ class TransformersEngine:
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=resolve_dtype(dtype, self.device))
+        if lora_path:  # fold the adapter in once: generation then costs what the merged model costs
+            from peft import PeftModel
+
+            self.model = PeftModel.from_pretrained(self.model, lora_path).merge_and_unload()
         self.model.to(self.device).eval()
         self.batch_size = batch_size
         self.segment_tokens = segment_tokens

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from sqlforge.engine.base import Completion, Score
+from sqlforge.io import InputError
 
 
 def _import_vllm():
@@ -17,20 +18,21 @@ def _import_vllm():
         import vllm  # noqa: F401
         from vllm import LLM, SamplingParams
         from vllm.lora.request import LoRARequest
-    except ImportError as e:  # pragma: no cover - depends on the optional extra
-        raise RuntimeError("engine.backend=vllm needs the GPU extra: pip install 'sqlforge[gpu]' "
-                           f"(vLLM is not importable: {e})") from e
+    except ImportError as e:
+        raise InputError("params.yaml: engine.backend=vllm needs the GPU extra: pip install 'sqlforge[gpu]' "
+                         f"(vLLM is not importable: {e})") from None
     return LLM, SamplingParams, LoRARequest
 
 
 class VLLMEngine:
     def __init__(self, model_path: str, dtype: str = "auto", tensor_parallel_size: int = 1,
-                 gpu_memory_utilization: float = 0.85, lora_path: str | None = None, seed: int = 0):
+                 gpu_memory_utilization: float = 0.85, lora_path: str | None = None, max_lora_rank: int = 16,
+                 seed: int = 0):
         LLM, SamplingParams, LoRARequest = _import_vllm()
         self._SamplingParams = SamplingParams
+        lora_args = {"enable_lora": True, "max_lora_rank": max_lora_rank} if lora_path else {}
         self.llm = LLM(model=model_path, dtype=dtype, tensor_parallel_size=tensor_parallel_size,
-                       gpu_memory_utilization=gpu_memory_utilization, enable_lora=lora_path is not None,
-                       seed=seed)
+                       gpu_memory_utilization=gpu_memory_utilization, seed=seed, **lora_args)
         self.lora = LoRARequest("adapter", 1, lora_path) if lora_path else None
         self.calls = 0  # batched model invocations
         self.requests = 0  # prompts generated from or scored
