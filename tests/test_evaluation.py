@@ -72,3 +72,48 @@ def test_error_or_timeout_is_wrong(tmp_path, rules):
     out = verdicts([rec, rec, rec], ["SELECT a FROM t", "SELECT nope FROM t", endless], rules, Executor(timeout_s=0.5))
     assert [v["correct"] for v in out] == [True, False, False]
     assert out[2]["error_kind"] == "timeout"
+
+
+def make_db(path, rows):
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE t (a INTEGER, b TEXT)")
+    conn.executemany("INSERT INTO t VALUES (?, ?)", rows)
+    conn.commit()
+    conn.close()
+    return path
+
+
+def test_distinct_removed_unless_keep_distinct(tmp_path):
+    from sqlforge.evaluation import remove_distinct, verdicts
+
+    db = make_db(tmp_path / "d.sqlite", [(1, "x"), (1, "x"), (2, "y")])
+    rec = {"id": "q", "db_path": str(db), "gold": "SELECT DISTINCT a FROM t", "difficulty": "easy"}
+    # gold and prediction both lose DISTINCT: [1, 1, 2] == [1, 1, 2]
+    assert verdicts([rec], ["SELECT a FROM t"], "spider", Executor())[0]["correct"]
+    assert not verdicts([rec], ["SELECT a FROM t"], "spider", Executor(), keep_distinct=True)[0]["correct"]
+    assert remove_distinct("SELECT COUNT(DISTINCT a), 'distinct' FROM t_distinct") == \
+        "SELECT COUNT( a), 'distinct' FROM t_distinct"
+
+
+def test_prediction_must_match_on_every_test_suite_database(tmp_path):
+    from sqlforge.evaluation import verdicts
+
+    folder = tmp_path / "shop"
+    folder.mkdir()
+    db = make_db(folder / "shop.sqlite", [(1, "x"), (2, "y")])
+    make_db(folder / "shop_variant.sqlite", [(1, "x"), (2, "y"), (3, "y")])
+    rec = {"id": "q", "db_path": str(db), "gold": "SELECT a FROM t WHERE b = 'y'", "difficulty": "easy"}
+    # right on the original database by accident, wrong on the distilled variant
+    lucky = "SELECT a FROM t WHERE a = 2"
+    assert not verdicts([rec], [lucky], "spider", Executor())[0]["correct"]
+    assert verdicts([rec], ["SELECT a FROM t WHERE b = 'y'"], "spider", Executor())[0]["correct"]
+    assert verdicts([rec], [lucky], "bird", Executor())[0]["correct"]  # BIRD: the one database
+
+
+def test_order_by_check_is_textual_like_the_official_one(tmp_path):
+    db = make_db(tmp_path / "o.sqlite", [(1, "x"), (2, "y")])
+    gold = "SELECT a FROM t WHERE a IN (SELECT a FROM t ORDER BY a LIMIT 5)"
+    assert has_order_by(gold)
+    assert not results_match("spider", gold, [(1,), (2,)], [(2,), (1,)])
+    assert results_match("spider", "SELECT a FROM t", [(1,), (2,)], [(2,), (1,)])
+    assert results_match("bird", gold, [(1,), (2,)], [(2,), (1,)])

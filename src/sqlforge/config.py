@@ -160,6 +160,8 @@ class ValidateConfig:
     rules: str = "auto"  # auto | spider | bird
     timeout_s: float = 60.0
     max_questions: int = -1
+    keep_distinct: bool = False  # Spider test-suite flag --keep_distinct
+    workers: int = 2  # sandbox worker processes executing queries in parallel
 
 
 @dataclass

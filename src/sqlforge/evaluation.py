@@ -1,9 +1,12 @@
 """Execution-accuracy comparison under the official rules (reference §4).
 
-spider (test-suite evaluator): both empty -> equal; row and column counts
-must match; columns may be permuted; rows compared as a multiset; order
-matters only when the gold query has a top-level ORDER BY.
-bird: set(pred_rows) == set(gold_rows); column order matters.
+spider (test-suite evaluator): DISTINCT removed from both queries unless
+keep_distinct; both empty -> equal; row and column counts must match;
+columns may be permuted; rows compared as a multiset; order matters when the
+gold SQL text contains "order by" (the official check is textual, so an
+ORDER BY in a subquery counts too); a prediction must match on every
+`.sqlite` in the database folder (test-suite databases).
+bird: set(pred_rows) == set(gold_rows); column order matters; one database.
 Values compare with Python equality, as both official scripts do (1 == 1.0).
 """
 
@@ -11,9 +14,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-
-import sqlglot
-from sqlglot import exp
+from pathlib import Path
 
 RULES = {"spider": {"timeout_s": 60.0}, "bird": {"timeout_s": 30.0}}
 
@@ -25,11 +26,41 @@ def rules_for(dataset: str, requested: str = "auto") -> str:
 
 
 def has_order_by(sql: str) -> bool:
-    try:
-        tree = sqlglot.parse_one(sql, read="sqlite")
-    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError):
-        return "order by" in sql.lower()
-    return tree.args.get("order") is not None
+    """The official test-suite check: the text "order by" anywhere in the gold SQL."""
+    return "order by" in sql.lower()
+
+
+def remove_distinct(sql: str) -> str:
+    """Drop every DISTINCT keyword outside string literals, as the test-suite evaluator does
+    (it drops the token everywhere, COUNT(DISTINCT x) included)."""
+    out, i, quote = [], 0, None
+    while i < len(sql):
+        ch = sql[i]
+        if quote:
+            out.append(ch)
+            quote = None if ch == quote else quote
+        elif ch in "'\"`":
+            quote = ch
+            out.append(ch)
+        elif sql[i:i + 8].lower() == "distinct" and (i == 0 or not _word(sql[i - 1])) \
+                and (i + 8 == len(sql) or not _word(sql[i + 8])):
+            i += 8
+            continue
+        else:
+            out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _word(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+def test_suite_databases(db_path: str) -> list[str]:
+    """Every .sqlite in the database's folder: Spider's test-suite distilled databases live beside it."""
+    folder = Path(db_path).parent
+    others = sorted(str(p) for p in folder.glob("*.sqlite") if p.resolve() != Path(db_path).resolve())
+    return [str(db_path)] + others
 
 
 def _unorder_eq(a: list, b: list) -> bool:
@@ -78,16 +109,35 @@ def gold_timeout(t_gold: float, t_min: float, k: float, c: float) -> float:
     return max(t_min, k * t_gold + c)
 
 
-def verdicts(records: list[dict], predictions: list[str], rules: str, executor) -> list[dict]:
-    """Execute each prediction and its gold; never uses a prediction to choose another."""
-    out = []
+def verdicts(records: list[dict], predictions: list[str], rules: str, executor, keep_distinct: bool = False,
+             progress=None) -> list[dict]:
+    """Execute each prediction and its gold; never uses a prediction to choose another.
+
+    All distinct (database, SQL) queries run once, spread over the executor's workers.
+    """
+    plans = []  # per record: [(db, gold sql, pred sql)] over the databases it is judged on
     for rec, pred in zip(records, predictions):
-        gold = executor.execute(rec["db_path"], rec["gold"])
-        result = executor.execute(rec["db_path"], pred)
-        if not gold.ok:
-            raise RuntimeError(f"gold SQL of {rec['id']} fails: {gold.error}")
-        correct = result.ok and results_match(rules, rec["gold"], gold.rows, result.rows)
-        out.append({"id": rec["id"], "correct": bool(correct), "error_kind": result.error_kind})
+        gold_sql, pred_sql = rec["gold"], pred
+        if rules == "spider" and not keep_distinct:
+            gold_sql, pred_sql = remove_distinct(gold_sql), remove_distinct(pred_sql)
+        dbs = test_suite_databases(rec["db_path"]) if rules == "spider" else [rec["db_path"]]
+        plans.append([(db, gold_sql, pred_sql) for db in dbs])
+    queries = [(db, sql) for plan in plans for db, gold, pred in plan for sql in (gold, pred)]
+    results = dict(zip(queries, executor.execute_many(queries, progress=progress)))
+    out = []
+    for rec, pred, plan in zip(records, predictions, plans):
+        correct, kind = True, "ok"
+        for db, gold_sql, pred_sql in plan:
+            gold, result = results[(db, gold_sql)], results[(db, pred_sql)]
+            if not gold.ok:
+                raise RuntimeError(f"gold SQL of {rec['id']} fails on {db}: {gold.error}")
+            if not result.ok:
+                correct, kind = False, result.error_kind
+                break
+            if not results_match(rules, rec["gold"], gold.rows, result.rows):
+                correct = False
+                break
+        out.append({"id": rec["id"], "correct": correct, "error_kind": kind})
     return out
 
 
