@@ -51,11 +51,13 @@ def test_stop_strings_truncate(engine, prompts):
         assert all(stop not in c[0].text for c in cut)
 
 
-def test_score_matches_direct_forward(engine, prompts):
-    continuation = " SELECT name FROM t"
-    scores = engine.score(prompts[:3], [continuation] * 3)
+@pytest.mark.parametrize("same_prompt", [False, True], ids=["different prompts", "one prompt, many continuations"])
+def test_score_matches_direct_forward(engine, prompts, same_prompt):
+    continuations = [" SELECT name FROM t", "SELECT count(*) FROM t WHERE x = 3", " SELECT name FROM t"]
+    chosen = [prompts[0]] * 3 if same_prompt else prompts[:3]
+    scores = engine.score(chosen, continuations)
     tok, model = engine.tokenizer, engine.model
-    for prompt, score in zip(prompts[:3], scores):
+    for prompt, continuation, score in zip(chosen, continuations, scores):
         p_ids = tok(prompt, add_special_tokens=False)["input_ids"]
         c_ids = tok(continuation, add_special_tokens=False)["input_ids"]
         ids = torch.tensor([p_ids + c_ids])
@@ -123,3 +125,22 @@ def test_vllm_backend_without_the_extra_names_it(tiny_model):
         pytest.skip("vLLM is installed here")
     with pytest.raises(InputError, match=r"pip install 'sqlforge\[gpu\]'"):
         load_engine(str(tiny_model), EngineConfig(backend="vllm"))
+
+
+def test_samples_do_not_depend_on_batch_company(engine, prompts):
+    batched = engine.generate(prompts, n=2, temperature=0.9, max_new_tokens=12, seed=3)
+    alone = [engine.generate([p], n=2, temperature=0.9, max_new_tokens=12, seed=3)[0] for p in prompts]
+    assert [[c.text for c in x] for x in batched] == [[c.text for c in x] for x in alone]
+
+
+def test_row_sampler_draws_from_the_tempered_truncated_softmax():
+    from sqlforge.engine.hf import RowSampler
+
+    logits = torch.log(torch.tensor([[0.6, 0.3, 0.1]]))
+    draws = torch.tensor([int(RowSampler([k], 1.0, 1.0)(None, logits).argmax()) for k in range(3000)])
+    freq = torch.bincount(draws, minlength=3).float() / len(draws)
+    assert torch.allclose(freq, torch.tensor([0.6, 0.3, 0.1]), atol=0.03)
+    # top_p 0.5: only the most likely token is in the nucleus
+    assert {int(RowSampler([k], 1.0, 0.5)(None, logits).argmax()) for k in range(200)} == {0}
+    # top_p 0.85: the two most likely tokens
+    assert {int(RowSampler([k], 1.0, 0.85)(None, logits).argmax()) for k in range(300)} == {0, 1}

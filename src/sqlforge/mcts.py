@@ -10,6 +10,10 @@ next clause, dedupes and keeps the `top_k` by self-reward:
     goal      = 100 + log p(full SQL | prompt)   (terminal nodes, else 0)
     reward    = alpha * intuition + (1 - alpha) * goal
 
+Optional terminal signals (params, default off as in SQL-o1): `rm_weight` x the
+reward model's score and `exec_weight` if the SQL runs and returns rows; neither
+ever sees the gold.
+
 Selection by UCT `Q + w * sqrt(ln N_parent / N_child)`, a greedy rollout by
 fast reward, and backup of the path's mean reward with Q = max. All
 questions advance in lock-step so every expansion round is one batched
@@ -38,6 +42,8 @@ class Node:
     intuition: float = 0.0
     goal: float = 0.0
     reward: float = 0.0
+    rm_score: float | None = None
+    executes: bool | None = None
     visits: int = 0
     q: float = -math.inf
 
@@ -91,11 +97,14 @@ class Search:
 
 
 class MCTS:
-    def __init__(self, engine, tokenizer, settings: MCTSConfig, max_new_tokens: int):
+    def __init__(self, engine, tokenizer, settings: MCTSConfig, max_new_tokens: int, reward_model=None,
+                 executor=None):
         self.engine = engine
         self.tokenizer = tokenizer
         self.s = settings
         self.max_new_tokens = max_new_tokens
+        self.reward_model = reward_model if settings.rm_weight else None
+        self.executor = executor if settings.exec_weight else None
         self.rounds = 0
 
     def _expand(self, jobs: list[tuple[Search, Node]]) -> None:
@@ -105,8 +114,10 @@ class MCTS:
         prompts = [search.prompt(node.prefix) for search, node in jobs]
         outputs = self.engine.generate(prompts, n=1, temperature=0.0, max_new_tokens=self.max_new_tokens)
         if s.expand_n > 1:
+            # one seed for every round: the engine seeds each row by its prompt (which holds the prefix),
+            # so a node's samples do not depend on which other nodes or questions share the batch
             sampled = self.engine.generate(prompts, n=s.expand_n - 1, temperature=s.temperature,
-                                           max_new_tokens=self.max_new_tokens, seed=s.seed * 7919 + self.rounds)
+                                           max_new_tokens=self.max_new_tokens, seed=s.seed)
             outputs = [greedy + more for greedy, more in zip(outputs, sampled)]
         self.rounds += 1
         candidates: list[tuple[Search, Node, Node]] = []
@@ -130,15 +141,32 @@ class MCTS:
         terminal = [(se, c) for se, _, c in candidates if c.terminal]
         goals = self.engine.score([se.base_prompt for se, _ in terminal], [c.prefix for _, c in terminal])
         goal_of = {id(c): 100.0 + g.total for (_, c), g in zip(terminal, goals)}
+        extra = self._terminal_signals(terminal)
         for (_, node, child), score in zip(candidates, intuition):
             child.intuition = min(99.99, 100.0 + score.total)
             child.goal = goal_of.get(id(child), 0.0)
-            child.reward = s.alpha * child.intuition + (1 - s.alpha) * child.goal
+            child.reward = s.alpha * child.intuition + (1 - s.alpha) * child.goal + extra.get(id(child), 0.0)
             node.children.append(child)
         for _, node in jobs:
             node.children = sorted(node.children, key=lambda c: -c.reward)[: s.top_k]
             if not node.children:
                 node.terminal = True
+
+    def _terminal_signals(self, terminal: list[tuple[Search, Node]]) -> dict[int, float]:
+        """Reward-model and execution bonuses of complete SQLs (batched; no gold involved)."""
+        extra: dict[int, float] = {}
+        if self.reward_model is not None and terminal:
+            messages = [sql_messages(se.record["schema"], se.record["question"], se.record.get("evidence", ""))
+                        for se, _ in terminal]
+            for (_, child), score in zip(terminal, self.reward_model.score(messages, [c.prefix for _, c in terminal])):
+                child.rm_score = score
+                extra[id(child)] = self.s.rm_weight * score
+        if self.executor is not None and terminal:
+            results = self.executor.execute_many([(se.record["db_path"], c.prefix) for se, c in terminal])
+            for (_, child), result in zip(terminal, results):
+                child.executes = result.ok and bool(result.rows)
+                extra[id(child)] = extra.get(id(child), 0.0) + self.s.exec_weight * child.executes
+        return extra
 
     def run(self, searches: list[Search], progress=None) -> None:
         for iteration in range(self.s.iterations):
@@ -169,20 +197,23 @@ def candidates(search: Search) -> list[dict]:
         if node.prefix and (node.prefix not in best or node.q > best[node.prefix].q):
             best[node.prefix] = node
     return [{"sql": sql, "visits": n.visits, "q": n.q if n.visits else None, "reward": n.reward,
-             "intuition": n.intuition, "goal": n.goal} for sql, n in sorted(best.items())]
+             "intuition": n.intuition, "goal": n.goal, "rm_score": n.rm_score} for sql, n in sorted(best.items())]
 
 
 def choose(cands: list[dict], selector: str) -> dict | None:
     """Pick one candidate without the gold: candidates whose SQL runs and returns rows come first.
 
     best_reward: highest self-reward (for complete SQL it is dominated by log p(full SQL));
-    most_visited: most MCTS visits; vote: the execution result most candidates share (by visits).
+    most_visited: most MCTS visits; vote: the execution result most candidates share (by visits);
+    reward_model: the reward model's highest score.
     """
     if not cands:
         return None
     pool = [c for c in cands if c.get("exec_status") == "ok"] or cands
     if selector == "most_visited":
         return max(pool, key=lambda c: (c["visits"], c["reward"]))
+    if selector == "reward_model":
+        return max(pool, key=lambda c: (c["rm_score"], c["reward"]))
     if selector == "vote":
         weight: dict = {}
         for c in pool:

@@ -11,9 +11,12 @@ per row. n samples per prompt are n rows. Log-probs are the model's own
 
 from __future__ import annotations
 
+import hashlib
+import math
 from typing import Sequence
 
 import torch
+from transformers import LogitsProcessorList
 
 from sqlforge.engine.base import Completion, Score, truncate_at_stop
 from sqlforge.device import default_device, resolve_dtype
@@ -26,6 +29,40 @@ def _common_prefix(a: list[int], *others: list[int]) -> int:
         if any(o[i] != a[i] for o in others):
             return i
     return n
+
+
+class RowSampler:
+    """Sampling with one seeded random stream per row (a logits processor under greedy search).
+
+    Gumbel-max: argmax(logits / T + Gumbel noise), with tokens outside the top-p
+    nucleus masked, is a draw from the tempered, truncated softmax. Each row's
+    noise comes from its own generator keyed by (seed, prompt, sample index),
+    as vLLM's per-request seed does, so a sample does not depend on which other
+    prompts share its batch: batched and one-at-a-time runs give the same SQL.
+    """
+
+    def __init__(self, keys: list[int], temperature: float, top_p: float):
+        self.generators = [torch.Generator().manual_seed(k) for k in keys]
+        self.temperature = temperature
+        self.top_p = top_p
+
+    def keep(self, rows: list[int]) -> None:
+        self.generators = [self.generators[r] for r in rows]
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        scores = scores.float() / self.temperature
+        if self.top_p < 1.0:
+            probs, order = torch.softmax(scores, dim=-1).sort(dim=-1, descending=True)
+            outside = probs.cumsum(dim=-1) - probs >= self.top_p  # the most likely token always stays
+            scores = scores.masked_fill(outside.scatter(-1, order, outside), -math.inf)
+        uniform = torch.stack([torch.rand(scores.shape[-1], generator=g) for g in self.generators])
+        gumbel = -torch.log(-torch.log(uniform.clamp(1e-10, 1 - 1e-10)))
+        return scores + gumbel.to(scores.device)
+
+
+def row_seed(seed: int, prompt: str, sample: int) -> int:
+    digest = hashlib.sha256(f"{seed}:{sample}:{prompt}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
 
 
 class TransformersEngine:
@@ -50,27 +87,23 @@ class TransformersEngine:
         self.requests = 0  # prompts generated from or scored
         self.generated_tokens = 0
 
-    def _batches(self, lengths: list[int], size: int):
-        order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
-        for start in range(0, len(order), size):
-            yield order[start:start + size]
-
     @staticmethod
-    def _prefix_groups(seqs: list[list[int]], keep: float = 0.8) -> list[tuple[int, int, int]]:
+    def _prefix_groups(seqs: list[list[int]], limits: list[int], keep: float = 0.8) -> list[tuple[int, int, int]]:
         """(start, end, shared prefix length) of runs of sorted rows that share a prefix.
 
         A run ends where the next row would cut its shared prefix below `keep` of
-        what it was; every row keeps at least one token outside the prefix."""
-        groups, start, shared = [], 0, len(seqs[0]) - 1 if seqs else 0
+        what it was. Row r's part of the prefix is at most limits[r] tokens (at least
+        one token must stay outside it, to be computed with its logits)."""
+        groups, start, shared = [], 0, limits[0] if seqs else 0
         for r in range(1, len(seqs) + 1):
             if r < len(seqs):
-                common = min(_common_prefix(seqs[start], seqs[r]), len(seqs[r]) - 1)
+                common = min(_common_prefix(seqs[start], seqs[r]), limits[r])
                 if common >= keep * shared:
                     shared = min(shared, common)
                     continue
             groups.append((start, r, max(0, shared)))
             if r < len(seqs):
-                start, shared = r, len(seqs[r]) - 1
+                start, shared = r, limits[r]
         return groups
 
     def _prefix_cache(self, seqs: list[list[int]], groups: list[tuple[int, int, int]], width: int):
@@ -87,10 +120,10 @@ class TransformersEngine:
         out.past_key_values.batch_select_indices(rows.to(self.device))
         return out.past_key_values
 
-    def _layout(self, seqs: list[list[int]]):
-        """Input ids, attention mask and prefix KV cache for one batch of rows."""
+    def _layout(self, seqs: list[list[int]], limits: list[int] | None = None):
+        """Input ids, attention mask and prefix KV cache for one batch of rows (sorted by token ids)."""
         pad = self.tokenizer.pad_token_id
-        groups = self._prefix_groups(seqs)
+        groups = self._prefix_groups(seqs, limits or [len(s) - 1 for s in seqs])
         shared_width = max(shared for _, _, shared in groups)
         own = [len(seqs[r]) - shared for start, end, shared in groups for r in range(start, end)]
         # row layout: [its group's prefix][right padding to shared_width][left padding][own tokens]
@@ -105,7 +138,7 @@ class TransformersEngine:
         cache = self._prefix_cache(seqs, groups, shared_width) if shared_width else None
         return ids.to(self.device), mask.to(self.device), cache
 
-    def _decode(self, ids, mask, cache, max_new_tokens: int, stop: Sequence[str], **sampling):
+    def _decode(self, ids, mask, cache, max_new_tokens: int, stop: Sequence[str], sampler: RowSampler | None):
         """(token ids, log-probs, hit EOS) per row.
 
         Decodes in segments of `segment_tokens`; after each, finished rows are
@@ -125,7 +158,8 @@ class TransformersEngine:
             out = self.model.generate(
                 input_ids=ids, attention_mask=mask, past_key_values=cache, max_new_tokens=steps,
                 stop_strings=list(stop) or None, tokenizer=tok if stop else None, return_dict_in_generate=True,
-                output_logits=True, pad_token_id=tok.pad_token_id, top_k=None, **sampling)
+                output_logits=True, pad_token_id=tok.pad_token_id, do_sample=False, temperature=None, top_p=None,
+                top_k=None, logits_processor=LogitsProcessorList([sampler] if sampler else []))
             self.calls += 1
             new = out.sequences[:, ids.shape[1]:]
             # one step at a time: stacking rows x steps x vocab logits costs more than it saves
@@ -147,6 +181,8 @@ class TransformersEngine:
             remaining -= steps
             if not keep or remaining <= 0:
                 break
+            if sampler:
+                sampler.keep(keep)
             rows = torch.tensor(keep, device=self.device)
             cache = out.past_key_values
             cache.batch_select_indices(rows)
@@ -162,18 +198,16 @@ class TransformersEngine:
         tok = self.tokenizer
         encoded = [tok(p, add_special_tokens=False)["input_ids"] for p in prompts]
         results: list[list[Completion]] = [[] for _ in prompts]
-        sample = temperature > 0
-        sampling = {"do_sample": sample, "temperature": temperature if sample else None,
-                    "top_p": top_p if sample else None}
         # group size keeps the number of rows (prompts x n) near batch_size
         per_batch = max(1, self.batch_size // max(1, n))
         order = sorted(range(len(prompts)), key=lambda i: (encoded[i], i))  # shared prefixes side by side
-        for batch_no, start in enumerate(range(0, len(order), per_batch)):
+        for start in range(0, len(order), per_batch):
             idx = order[start:start + per_batch]
             seqs = [encoded[i] for i in idx for _ in range(n)]  # n rows per prompt
             ids, mask, cache = self._layout(seqs)
-            torch.manual_seed(seed * 100_003 + batch_no)
-            out_ids, out_lps, hit_eos = self._decode(ids, mask, cache, max_new_tokens, stop, **sampling)
+            sampler = RowSampler([row_seed(seed, prompts[i], j) for i in idx for j in range(n)], temperature,
+                                 top_p) if temperature > 0 else None
+            out_ids, out_lps, hit_eos = self._decode(ids, mask, cache, max_new_tokens, stop, sampler)
             for row, (ids_out, lps) in enumerate(zip(out_ids, out_lps)):
                 text, stopped = truncate_at_stop(tok.decode(ids_out, skip_special_tokens=True), stop)
                 if stopped:
@@ -189,25 +223,28 @@ class TransformersEngine:
 
     @torch.inference_mode()
     def score(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[Score]:
+        """log p(continuation | prompt). Shared prompt prefixes are encoded once, as in generate."""
         self.requests += len(prompts)
         tok = self.tokenizer
         pairs = [(tok(p, add_special_tokens=False)["input_ids"], tok(c, add_special_tokens=False)["input_ids"])
                  for p, c in zip(prompts, continuations)]
         results: list[Score | None] = [None] * len(pairs)
-        for idx in self._batches([len(p) + len(c) for p, c in pairs], self.batch_size):
+        order = sorted(range(len(pairs)), key=lambda i: (pairs[i][0] + pairs[i][1], i))
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
             seqs = [pairs[i][0] + pairs[i][1] for i in idx]
-            width = max(len(s) for s in seqs)
-            ids = torch.full((len(seqs), width), tok.pad_token_id, dtype=torch.long)
-            mask = torch.zeros((len(seqs), width), dtype=torch.long)
-            for r, s in enumerate(seqs):  # right padding keeps positions of real tokens at 0..len-1
-                ids[r, :len(s)] = torch.tensor(s)
-                mask[r, :len(s)] = 1
-            logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits.float()
+            # the last prompt token stays outside the shared prefix: its logits score the first continuation token
+            ids, mask, cache = self._layout(seqs, [len(pairs[i][0]) - 1 for i in idx])
+            shared = cache.get_seq_length() if cache is not None else 0
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, shared:]
+            logits = self.model(input_ids=ids[:, shared:], attention_mask=mask, past_key_values=cache,
+                                position_ids=positions).logits.float()
             self.calls += 1
-            logprobs = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:].to(self.device).unsqueeze(-1))
-            logprobs = logprobs.squeeze(-1).cpu()
+            width = ids.shape[1] - shared
             for r, i in enumerate(idx):
-                p_len, c_len = len(pairs[i][0]), len(pairs[i][1])
-                token_lps = logprobs[r, p_len - 1:p_len - 1 + c_len].tolist()
+                c_ids = pairs[i][1]
+                first = width - len(c_ids)  # own tokens are right-aligned: the continuation is last
+                logp = torch.log_softmax(logits[r, first - 1:width - 1], dim=-1)
+                token_lps = logp.gather(-1, torch.tensor(c_ids, device=logp.device).unsqueeze(-1)).squeeze(-1).tolist()
                 results[i] = Score(float(sum(token_lps)), token_lps)
         return results  # type: ignore[return-value]
