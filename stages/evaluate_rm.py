@@ -1,37 +1,93 @@
-"""evaluate-rm: what the reward model is worth on held-out pairs.
+"""evaluate-rm: what the reward model is worth.
 
-Pairwise accuracy (share of pairs where the chosen SQL scores higher) and
-mean margin, overall and per pair kind, on questions never seen in training.
+1. Held-out pairs (questions never seen in training): pairwise accuracy and
+   mean margin, overall and per pair kind.
+2. What users care about, on the dev candidates (greedy + N samples): execution
+   accuracy of greedy, majority vote over execution results, best-of-N by the
+   reward model, and pass@N, which uses the gold and is labelled oracle.
+3. Calibration: share of correct candidates per reward-score decile.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 
 from sqlforge.cli import run_stage, summary
-from sqlforge.io import read_jsonl, write_json
-from sqlforge.reward import RewardScorer, pairwise_report
+from sqlforge.config import load_params
+from sqlforge.evaluation import judging, verdicts
+from sqlforge.io import atomic_path, dump_jsonl, read_jsonl, write_json
+from sqlforge.prompts import sql_messages
+from sqlforge.reward import RewardScorer, calibration_bins, pairwise_report
+from sqlforge.selection import select
+from sqlforge.sqlexec import Executor
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--pairs", default="data/pairs/test.jsonl")
+    parser.add_argument("--dev", default="data/prepared/dev.jsonl")
+    parser.add_argument("--candidates", default="data/candidates/dev.jsonl")
     parser.add_argument("--rm", default="models/rm")
+    parser.add_argument("--out", default="data/rm_eval")
+    parser.add_argument("--plots", default="metrics/rm_eval")
     parser.add_argument("--metrics", default="metrics/rm.json")
     args = parser.parse_args()
-
-    pairs = read_jsonl(args.pairs)
+    params = load_params(args.params)
+    rules, timeout, keep_distinct = judging(params)
     scorer = RewardScorer(args.rm)
+
+    # 1. held-out pairs
+    pairs = read_jsonl(args.pairs)
     chosen = scorer.score([p["prompt"] for p in pairs], [p["chosen"] for p in pairs])
     rejected = scorer.score([p["prompt"] for p in pairs], [p["rejected"] for p in pairs])
-
     metrics = pairwise_report(chosen, rejected)
     metrics["by_kind"] = {}
     for kind in sorted({p["kind"] for p in pairs}):
         idx = [i for i, p in enumerate(pairs) if p["kind"] == kind]
         metrics["by_kind"][kind] = pairwise_report([chosen[i] for i in idx], [rejected[i] for i in idx])
+
+    # 2. dev candidates: scores, execution, the selectors' picks, then verdicts
+    records = {r["id"]: r for r in read_jsonl(args.dev)}
+    cands = read_jsonl(args.candidates)
+    flat = [(c, records[c["id"]], cand) for c in cands for cand in c["candidates"]]
+    scores = scorer.score([sql_messages(rec["schema"], rec["question"], rec["evidence"]) for _, rec, _ in flat],
+                          [cand["sql"] for _, _, cand in flat])
+    per_question, k = [], 0
+    for c in cands:
+        per_question.append(scores[k:k + len(c["candidates"])])
+        k += len(c["candidates"])
+    with Executor(timeout_s=timeout, workers=params.validate.workers) as executor:
+        executions = executor.execute_many([(rec["db_path"], cand["sql"]) for _, rec, cand in flat])
+        picks = []
+        k = 0
+        for c, rm_scores in zip(cands, per_question):
+            picks.append(select(c, executions[k:k + len(c["candidates"])], rm_scores))
+            k += len(c["candidates"])
+        recs = [records[c["id"]] for c in cands]
+        judged = verdicts([rec for _, rec, _ in flat], [cand["sql"] for _, _, cand in flat], rules, executor,
+                          keep_distinct=keep_distinct)
+        selectors = {}
+        for name in ("greedy", "majority_vote", "best_of_n_rm"):
+            result = verdicts(recs, [p[name] for p in picks], rules, executor, keep_distinct=keep_distinct)
+            selectors[f"{name}_ex"] = sum(v["correct"] for v in result) / max(1, len(result))
+    correct = [v["correct"] for v in judged]
+    k, oracle = 0, 0
+    for c in cands:
+        oracle += any(correct[k:k + len(c["candidates"])])
+        k += len(c["candidates"])
+    selectors["oracle_pass_at_n"] = oracle / max(1, len(cands))
+    metrics["candidates"] = {"questions": len(cands), "candidates_per_question": len(flat) / max(1, len(cands)),
+                             "rules": rules, **selectors}
+
+    with atomic_path(args.out, is_dir=True) as out:
+        dump_jsonl(out / "scores.jsonl", [{"id": c["id"], "rm_scores": s} for c, s in zip(cands, per_question)])
+    with atomic_path(args.plots, is_dir=True) as plots:
+        (plots / "calibration.json").write_text(json.dumps(calibration_bins(scores, correct), indent=1))
     write_json(args.metrics, metrics)
-    summary("evaluate-rm", {k: v for k, v in metrics.items() if k != "by_kind"})
+    summary("evaluate-rm", {"pairwise_accuracy": metrics["pairwise_accuracy"], "n_pairs": metrics["n_pairs"],
+                            **selectors})
 
 
 if __name__ == "__main__":

@@ -11,14 +11,24 @@ import argparse
 import hashlib
 import time
 
-from rich.progress import Progress
-
-from sqlforge.cli import console, run_stage, summary
+from sqlforge.cli import progress, run_stage, summary
 from sqlforge.config import load_params
 from sqlforge.engine import load_engine
 from sqlforge.io import atomic_path, dump_jsonl, read_jsonl, write_json
 from sqlforge.mcts import MCTS, Search, candidates, choose
+from sqlforge.prompts import sql_messages
+from sqlforge.reward import RewardScorer
 from sqlforge.sqlexec import Executor
+
+
+def snapshot_iterations(iterations: int) -> list[int]:
+    """Where the anytime choice is recorded: 1, 2, 4, ... and the last iteration."""
+    points = {iterations}
+    k = 1
+    while k < iterations:
+        points.add(k)
+        k *= 2
+    return sorted(points)
 
 
 def main() -> None:
@@ -26,6 +36,7 @@ def main() -> None:
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--dev", default="data/prepared/dev.jsonl")
     parser.add_argument("--model", default="models/merged")
+    parser.add_argument("--rm", default="models/rm")
     parser.add_argument("--out", default="data/mcts")
     parser.add_argument("--metrics", default="metrics/mcts.json")
     args = parser.parse_args()
@@ -36,26 +47,49 @@ def main() -> None:
     if cfg.max_questions > 0:
         records = records[: cfg.max_questions]
     engine = load_engine(args.model, params.engine)
+    uses_rm = cfg.rm_weight != 0 or cfg.selector == "reward_model"
+    reward_model = RewardScorer(args.rm) if uses_rm else None
+    executor = Executor(timeout_s=cfg.timeout_s)
     searches = [Search(rec, engine.tokenizer) for rec in records]
 
-    start = time.monotonic()
-    with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
-        task = bar.add_task("mcts iterations", total=cfg.iterations)
-        MCTS(engine, engine.tokenizer, cfg, params.engine.max_new_tokens).run(searches, progress=lambda i: bar.update(task, completed=i))
-    search_seconds = time.monotonic() - start
-
-    executor = Executor(timeout_s=cfg.timeout_s)
-    results = []
-    for search in searches:
-        rec = search.record
-        cands = candidates(search)
-        for cand in cands:  # execution signal only: runs, and returns rows; no gold involved
-            result = executor.execute(rec["db_path"], cand["sql"])
+    def choose_all() -> list[tuple[list[dict], dict | None]]:
+        """Each search's candidates, annotated with execution status (and RM score), and its choice."""
+        all_cands = [candidates(search) for search in searches]
+        flat = [(search, cand) for search, cands in zip(searches, all_cands) for cand in cands]
+        results = executor.execute_many([(se.record["db_path"], cand["sql"]) for se, cand in flat])
+        for (_, cand), result in zip(flat, results):  # execution signal only: runs, returns rows; no gold
             cand["exec_status"] = "ok" if result.ok and result.rows else ("empty" if result.ok else result.error_kind)
             cand["exec_key"] = hashlib.sha1(repr(sorted(map(repr, result.rows))).encode()).hexdigest()[:12]
-        chosen = choose(cands, cfg.selector)
-        results.append({"id": rec["id"], "db_id": rec["db_id"], "selector": cfg.selector,
-                        "chosen_sql": chosen["sql"] if chosen else "", "candidates": cands})
+        unscored = [(se, cand) for se, cand in flat if cand["rm_score"] is None]
+        if reward_model is not None and unscored:
+            messages = [sql_messages(se.record["schema"], se.record["question"], se.record.get("evidence", ""))
+                        for se, _ in unscored]
+            for (_, cand), score in zip(unscored, reward_model.score(messages, [c["sql"] for _, c in unscored])):
+                cand["rm_score"] = score
+        return [(cands, choose(cands, cfg.selector)) for cands in all_cands]
+
+    snapshots = snapshot_iterations(cfg.iterations)
+    anytime: list[dict[str, str]] = [{} for _ in searches]
+
+    def after_iteration(i: int) -> None:
+        advance(1)
+        if i in snapshots:
+            for by_iterations, (_, chosen) in zip(anytime, choose_all()):
+                by_iterations[str(i)] = chosen["sql"] if chosen else ""
+
+    start = time.monotonic()
+    search = MCTS(engine, engine.tokenizer, cfg, params.engine.max_new_tokens, reward_model=reward_model,
+                  executor=executor)
+    with progress("mcts iterations", cfg.iterations) as advance:
+        search.run(searches, progress=after_iteration)
+    search_seconds = time.monotonic() - start
+
+    results = []
+    for se, (cands, chosen), by_iterations in zip(searches, choose_all(), anytime):
+        results.append({"id": se.record["id"], "db_id": se.record["db_id"], "selector": cfg.selector,
+                        "chosen_sql": chosen["sql"] if chosen else "", "chosen_by_iterations": by_iterations,
+                        "candidates": cands})
+    executor.close()
 
     with atomic_path(args.out, is_dir=True) as out:
         dump_jsonl(out / "results.jsonl", results)

@@ -1,8 +1,11 @@
 """validate: execution accuracy on the dev set under the official rules.
 
-Predictors: `greedy` (the merged SFT model, greedy decoding) and `mcts`
-(mcts-explore's chosen SQL, on the questions it searched). No predictor ever sees the gold: verdicts are
-computed after the predictions are fixed. Predictions are also written in
+Predictors, all fair: `greedy` (the SFT model's greedy SQL), `majority_vote`
+(largest group of identical execution results among greedy + N samples),
+`best_of_n_rm` (the reward model's top candidate) and `mcts_<selector>`
+(mcts-explore's choice, on the questions it searched). `oracle_pass_at_n`
+(any candidate right) uses the gold and is an upper bound, not a predictor.
+Verdicts are computed after the predictions are fixed. Predictions are also written in
 the official formats (Spider: one SQL per line in question order, plus
 gold.sql with db_ids; BIRD: the index -> "SQL\t----- bird -----\tdb_id" JSON),
 so the official scripts can cross-check every number.
@@ -11,15 +14,15 @@ so the official scripts can cross-check every number.
 from __future__ import annotations
 
 import argparse
+import json
 import hashlib
 from pathlib import Path
 
 from sqlforge.cli import progress, run_stage, summary
 from sqlforge.config import load_params
-from sqlforge.engine import load_engine
-from sqlforge.evaluation import RULES, accuracy_report, rules_for, verdicts
+from sqlforge.evaluation import accuracy_report, judging, verdicts
 from sqlforge.io import InputError, atomic_path, dump_jsonl, read_jsonl, write_json
-from sqlforge.predict import greedy_predictions
+from sqlforge.selection import select
 from sqlforge.sqlexec import Executor
 
 
@@ -42,38 +45,49 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--dev", default="data/prepared/dev.jsonl")
-    parser.add_argument("--model", default="models/merged")
+    parser.add_argument("--candidates", default="data/candidates/dev.jsonl")
+    parser.add_argument("--rm-scores", default="data/rm_eval/scores.jsonl")
     parser.add_argument("--mcts", default="data/mcts/results.jsonl")
     parser.add_argument("--out", default="data/validate")
+    parser.add_argument("--plots", default="metrics/validate")
     parser.add_argument("--metrics", default="metrics/validate.json")
     args = parser.parse_args()
     params = load_params(args.params)
     cfg = params.validate
-    rules = rules_for(params.data.dataset, cfg.rules)
-    timeout = min(cfg.timeout_s, RULES[rules]["timeout_s"])
+    rules, timeout, keep_distinct = judging(params)
 
     records = read_jsonl(args.dev)
     if cfg.max_questions > 0:
         records = records[: cfg.max_questions]
-    engine = load_engine(args.model, params.engine)
-    greedy = greedy_predictions(engine, engine.tokenizer, records, params.engine.max_new_tokens)
-    mcts = {r["id"]: r["chosen_sql"] for r in read_jsonl(args.mcts)}
+    cands = {c["id"]: c for c in read_jsonl(args.candidates)}
+    rm_scores = {r["id"]: r["rm_scores"] for r in read_jsonl(args.rm_scores)}
+    mcts = {r["id"]: r for r in read_jsonl(args.mcts)}
+    missing = next((r["id"] for r in records if r["id"] not in cands), None)
+    if missing is not None:
+        raise InputError(f"{args.candidates}: no candidates for question {missing!r}")
     if not mcts:
         raise InputError(f"{args.mcts}: no MCTS results")
-    # predictor -> (records it answered, its predictions); MCTS may cover a subset (mcts.max_questions)
-    on_mcts = [i for i, r in enumerate(records) if r["id"] in mcts]
-    predictors = {"greedy": (records, greedy),
-                  "mcts": ([records[i] for i in on_mcts], [mcts[records[i]["id"]] for i in on_mcts])}
-    if len(on_mcts) < len(records):  # the same questions for a fair comparison
-        predictors["greedy_on_mcts_questions"] = ([records[i] for i in on_mcts], [greedy[i] for i in on_mcts])
 
-    keep_distinct = cfg.keep_distinct or rules == "bird"
     metrics: dict = {"rules": {"name": rules, "timeout_s": timeout, "distinct_removed": not keep_distinct,
                                "test_suite_databases": rules == "spider",
                                "order_by": "textual 'order by' in gold" if rules == "spider" else "ignored"},
                      "dataset": {"name": params.data.dataset, "dev_sha256": dataset_hash(Path(args.dev)),
                                  "questions": len(records)}}
     with Executor(timeout_s=timeout, workers=cfg.workers) as executor, atomic_path(args.out, is_dir=True) as out:
+        # fair selectors: candidates, their scores and their own execution results, never the gold
+        executions = {}
+        for rec in records:
+            sqls = [c["sql"] for c in cands[rec["id"]]["candidates"]]
+            executions[rec["id"]] = executor.execute_many([(rec["db_path"], sql) for sql in sqls])
+        picks = {rec["id"]: select(cands[rec["id"]], executions[rec["id"]], rm_scores.get(rec["id"]))
+                 for rec in records}
+        on_mcts = [rec for rec in records if rec["id"] in mcts]
+        predictors = {name: (records, [picks[r["id"]][name] for r in records])
+                      for name in ("greedy", "majority_vote", "best_of_n_rm") if name in picks[records[0]["id"]]}
+        predictors[f"mcts_{params.mcts.selector}"] = (on_mcts, [mcts[r["id"]]["chosen_sql"] for r in on_mcts])
+        if len(on_mcts) < len(records):  # the same questions, for a fair comparison
+            predictors["greedy_on_mcts_questions"] = (on_mcts, [picks[r["id"]]["greedy"] for r in on_mcts])
+
         for name, (recs, preds) in predictors.items():
             with progress(f"validate {name}", 2 * len(preds)) as advance:
                 result = verdicts(recs, preds, rules, executor, keep_distinct=keep_distinct, progress=advance)
@@ -81,9 +95,33 @@ def main() -> None:
             write_official_format(out, name, rules, recs, preds)
             dump_jsonl(out / f"{name}.jsonl", [{**v, "sql": p} for v, p in zip(result, preds)])
         write_official_format(out, "gold", rules, records, [r["gold"] for r in records])
+
+        # oracle, reported under its own name: did any candidate match the gold?
+        flat = [(rec, c["sql"]) for rec in records for c in cands[rec["id"]]["candidates"]]
+        judged = iter(verdicts([r for r, _ in flat], [sql for _, sql in flat], rules, executor,
+                               keep_distinct=keep_distinct))
+        oracle = [{"id": rec["id"], "correct": any([next(judged)["correct"] for _ in cands[rec["id"]]["candidates"]])}
+                  for rec in records]
+        metrics["oracle_pass_at_n"] = {**accuracy_report(records, oracle),
+                                       "n": len(flat) // max(1, len(records))}
+        # anytime MCTS: the choice it would have made after 1, 2, 4, ... iterations
+        snapshots = sorted({k for r in on_mcts for k in mcts[r["id"]].get("chosen_by_iterations", {})}, key=int)
+        metrics["mcts_ex_by_iterations"] = {
+            k: accuracy_report(on_mcts, verdicts(on_mcts, [mcts[r["id"]]["chosen_by_iterations"][k] for r in on_mcts],
+                                                 rules, executor, keep_distinct=keep_distinct))["ex"]
+            for k in snapshots}
         metrics["executed_queries"] = executor.calls
     write_json(args.metrics, metrics)
-    summary("validate", {f"{name} ex (n={metrics[name]['n']})": metrics[name]["ex"] for name in predictors})
+    with atomic_path(args.plots, is_dir=True) as plots:
+        rows = [{"predictor_difficulty": f"{name} / {difficulty}", "ex": ex}
+                for name in [*predictors, "oracle_pass_at_n"]
+                for difficulty, ex in [("all", metrics[name]["ex"]), *metrics[name]["ex_by_difficulty"].items()]]
+        # plain JSON lists: DVC plots read JSON, YAML, CSV and TSV (not JSONL)
+        (plots / "ex_by_difficulty.json").write_text(json.dumps(rows, indent=1))
+        (plots / "mcts_ex_by_iterations.json").write_text(json.dumps(
+            [{"iterations": int(k), "ex": ex} for k, ex in metrics["mcts_ex_by_iterations"].items()], indent=1))
+    summary("validate", {f"{name} ex (n={metrics[name]['n']})": metrics[name]["ex"]
+                         for name in [*predictors, "oracle_pass_at_n"]})
 
 
 if __name__ == "__main__":

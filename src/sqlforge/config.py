@@ -150,9 +150,20 @@ class MCTSConfig:
     w_exp: float = 100.0
     max_depth: int = 20
     temperature: float = 0.8
-    selector: str = "best_reward"  # best_reward | most_visited | vote
+    selector: str = "best_reward"  # best_reward | most_visited | vote | reward_model
     max_questions: int = -1
     timeout_s: float = 10.0
+    rm_weight: float = 0.0  # terminal reward += rm_weight * reward-model score (0 = SQL-o1's self-reward only)
+    exec_weight: float = 0.0  # terminal reward += exec_weight if the SQL runs and returns rows
+
+
+@dataclass
+class CandidatesConfig:
+    seed: int = 0
+    n: int = 8  # sampled SQLs per question, besides the greedy one
+    temperature: float = 0.8
+    top_p: float = 0.95
+    max_questions: int = -1
 
 
 @dataclass
@@ -171,6 +182,7 @@ class Params:
     engine: EngineConfig = field(default_factory=EngineConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     sft: SFTConfig = field(default_factory=SFTConfig)
+    candidates: CandidatesConfig = field(default_factory=CandidatesConfig)
     tree: TreeConfig = field(default_factory=TreeConfig)
     pairs: PairsConfig = field(default_factory=PairsConfig)
     rm: RMConfig = field(default_factory=RMConfig)
@@ -184,7 +196,7 @@ CHOICES = {
     "engine.dtype": {"auto", "float32", "bfloat16", "float16"},
     "preprocess.psg.mode": {"none", "random", "hard", "all_prefixes"},
     "sft.method": {"lora", "qlora", "full"},
-    "mcts.selector": {"best_reward", "most_visited", "vote"},
+    "mcts.selector": {"best_reward", "most_visited", "vote", "reward_model"},
     "validate.rules": {"auto", "spider", "bird"},
 }
 

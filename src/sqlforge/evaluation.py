@@ -151,3 +151,10 @@ def accuracy_report(records: list[dict], verdict_list: list[dict]) -> dict:
         "n": n,
         "ex_by_difficulty": {d: sum(vs) / len(vs) for d, vs in sorted(by_diff.items())},
     }
+
+
+def judging(params) -> tuple[str, float, bool]:
+    """(rules, timeout, keep_distinct) for this dataset, from the validate section of params."""
+    rules = rules_for(params.data.dataset, params.validate.rules)
+    timeout = min(params.validate.timeout_s, RULES[rules]["timeout_s"])
+    return rules, timeout, params.validate.keep_distinct or rules == "bird"

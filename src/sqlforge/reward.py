@@ -51,3 +51,15 @@ def pairwise_report(chosen: list[float], rejected: list[float]) -> dict:
     margins = [c - r for c, r in zip(chosen, rejected)]
     return {"pairwise_accuracy": sum(m > 0 for m in margins) / n if n else 0.0,
             "mean_margin": sum(margins) / n if n else 0.0, "n_pairs": n}
+
+
+def calibration_bins(scores: list[float], correct: list[bool], bins: int = 10) -> list[dict]:
+    """Equal-count bins of reward score: mean score and share of correct candidates in each."""
+    order = sorted(range(len(scores)), key=lambda i: scores[i])
+    out = []
+    for b in range(bins):
+        idx = order[b * len(order) // bins:(b + 1) * len(order) // bins]
+        if idx:
+            out.append({"bin": b, "mean_rm_score": sum(scores[i] for i in idx) / len(idx),
+                        "fraction_correct": sum(correct[i] for i in idx) / len(idx), "candidates": len(idx)})
+    return out

@@ -1,0 +1,61 @@
+"""candidates: the greedy SQL and N sampled SQLs per dev question, generated once.
+
+evaluate-rm scores them with the reward model (best-of-N) and validate judges
+every predictor built from them (greedy, majority vote, best-of-N, oracle
+pass@N). Prompts are inference prompts: no gold anywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from sqlforge.cli import run_stage, summary
+from sqlforge.config import load_params
+from sqlforge.engine import load_engine
+from sqlforge.extract import extract_sql
+from sqlforge.io import atomic_path, dump_jsonl, read_jsonl, write_json
+from sqlforge.prompts import example_prompt
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--dev", default="data/prepared/dev.jsonl")
+    parser.add_argument("--model", default="models/merged")
+    parser.add_argument("--out", default="data/candidates")
+    parser.add_argument("--metrics", default="metrics/candidates.json")
+    args = parser.parse_args()
+    params = load_params(args.params)
+    cfg = params.candidates
+
+    records = read_jsonl(args.dev)
+    if cfg.max_questions > 0:
+        records = records[: cfg.max_questions]
+    engine = load_engine(args.model, params.engine)
+    prompts = [example_prompt(engine.tokenizer, rec) for rec in records]
+
+    start = time.monotonic()
+    greedy = engine.generate(prompts, n=1, temperature=0.0, max_new_tokens=params.engine.max_new_tokens)
+    samples = engine.generate(prompts, n=cfg.n, temperature=cfg.temperature, top_p=cfg.top_p,
+                              max_new_tokens=params.engine.max_new_tokens, seed=cfg.seed) if cfg.n else [[]] * len(prompts)
+    seconds = time.monotonic() - start
+
+    out_records = []
+    for rec, first, sampled in zip(records, greedy, samples):
+        cands = [{"sql": extract_sql(c.text), "logprob": c.cumulative_logprob, "source": source}
+                 for c, source in [(first[0], "greedy")] + [(s, "sample") for s in sampled]]
+        out_records.append({"id": rec["id"], "db_id": rec["db_id"], "candidates": cands})
+
+    with atomic_path(args.out, is_dir=True) as out:
+        dump_jsonl(out / "dev.jsonl", out_records)
+    n = max(1, len(records))
+    metrics = {"questions": len(records), "samples_per_question": cfg.n, "temperature": cfg.temperature,
+               "mean_distinct_sql": sum(len({c["sql"] for c in r["candidates"]}) for r in out_records) / n,
+               "seconds_per_question": seconds / n}
+    write_json(args.metrics, metrics)
+    summary("candidates", metrics)
+
+
+if __name__ == "__main__":
+    run_stage(main)

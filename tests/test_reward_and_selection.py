@@ -1,0 +1,117 @@
+"""Reward model scoring, pairwise metrics, fair selectors, the by-question split, and gold-free prompts."""
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from sqlforge.prompts import example_prompt, sql_messages
+from sqlforge.reward import RewardScorer, calibration_bins, pairwise_report
+from sqlforge.selection import best_of_n, majority_vote, select
+from sqlforge.sqlexec import ExecResult, Executor
+
+from conftest import REPO
+
+
+def test_pairwise_report_on_a_known_set():
+    report = pairwise_report(chosen=[2.0, 0.5, -1.0, 3.0], rejected=[1.0, 1.5, -2.0, 3.0])
+    # margins 1, -1, 1, 0: a tie is not a win
+    assert report == {"pairwise_accuracy": 0.5, "mean_margin": 0.25, "n_pairs": 4}
+
+
+def test_calibration_bins_are_equal_count_and_sorted():
+    scores = [float(i) for i in range(20)]
+    correct = [i >= 10 for i in range(20)]
+    bins = calibration_bins(scores, correct, bins=4)
+    assert [b["candidates"] for b in bins] == [5, 5, 5, 5]
+    assert [b["fraction_correct"] for b in bins] == [0.0, 0.0, 1.0, 1.0]
+    assert bins[0]["mean_rm_score"] == 2.0
+
+
+def rows(*values):
+    return ExecResult(rows=[(v,) for v in values])
+
+
+def test_majority_vote_groups_by_execution_result_never_by_gold():
+    results = [rows(1), rows(2), rows(2), ExecResult(error_kind="syntax"), ExecResult(error_kind="syntax")]
+    logprobs = [-1.0, -5.0, -3.0, -0.1, -0.1]
+    # {2} has two votes; failed queries get none; the likelier member of the group is chosen
+    assert majority_vote(results, logprobs) == 2
+    # a tie between groups goes to the group with the likelier best member
+    assert majority_vote([rows(1), rows(2)], [-2.0, -1.0]) == 1
+    # row order does not split a group
+    assert majority_vote([rows(1, 2), rows(3), rows(2, 1)], [0.0, 0.0, 0.0]) == 0
+    assert majority_vote([ExecResult(error_kind="timeout")] * 3, [0.0] * 3) == 0
+
+
+def test_best_of_n_and_select():
+    assert best_of_n([0.1, 0.7, 0.7, -1.0]) == 1
+    cands = {"candidates": [{"sql": "A", "logprob": -1.0}, {"sql": "B", "logprob": -2.0},
+                            {"sql": "C", "logprob": -3.0}]}
+    picks = select(cands, [rows(1), rows(2), rows(2)], rm_scores=[0.0, -1.0, 5.0])
+    assert picks == {"greedy": "A", "majority_vote": "B", "best_of_n_rm": "C"}
+    assert "best_of_n_rm" not in select(cands, [rows(1)] * 3, rm_scores=None)
+
+
+def test_reward_model_loads_and_scores_a_pair(tiny_model, demo_records, tmp_path):
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model, num_labels=1)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    model.save_pretrained(tmp_path / "rm")
+    tokenizer.save_pretrained(tmp_path / "rm")
+    rec = demo_records["dev"][0]
+    prompt = sql_messages(rec["schema"], rec["question"])
+    scorer = RewardScorer(str(tmp_path / "rm"), batch_size=2)
+    chosen, rejected = scorer.score([prompt, prompt], [rec["gold"], "SELECT 1"])
+    assert math.isfinite(chosen) and math.isfinite(rejected) and chosen != rejected
+    # batching and padding do not change a score
+    alone = scorer.score([prompt], [rec["gold"]])[0]
+    assert alone == pytest.approx(chosen, abs=1e-4)
+
+
+def test_merge_shards_splits_by_question(tmp_path, demo_records):
+    train = tmp_path / "train.jsonl"
+    records = demo_records["train"][:60]
+    train.write_text("".join(json.dumps(r) + "\n" for r in records))
+    shard = tmp_path / "trees" / "shard-0"
+    shard.mkdir(parents=True)
+    trees = []
+    for rec in records:  # every question: a wrong root revised into a right one, plus a wrong sibling
+        nodes = [{"id": 0, "parent": -1, "depth": 0, "sql": "SELECT 1", "correct": False, "error_kind": "ok",
+                  "distance": 1, "kept": True},
+                 {"id": 1, "parent": -1, "depth": 0, "sql": "SELECT 2", "correct": False, "error_kind": "ok",
+                  "distance": None, "kept": True},
+                 {"id": 2, "parent": 0, "depth": 1, "sql": rec["gold"], "correct": True, "error_kind": "ok",
+                  "distance": 0, "kept": True}]
+        trees.append({"question_id": rec["id"], "db_id": rec["db_id"], "nodes": nodes, "solved": True,
+                      "solved_at_root": False})
+    (shard / "trees.jsonl").write_text("".join(json.dumps(t) + "\n" for t in trees))
+    params = tmp_path / "params.yaml"
+    params.write_text("tree:\n  shards: [0]\npairs:\n  test_fraction: 0.3\n")
+    proc = subprocess.run([sys.executable, str(REPO / "stages" / "merge_shards.py"), "--params", str(params),
+                           "--trees", str(tmp_path / "trees"), "--train", str(train), "--out", str(tmp_path / "pairs"),
+                           "--metrics", str(tmp_path / "trees.json")], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    split = {name: [json.loads(line) for line in (tmp_path / "pairs" / f"{name}.jsonl").read_text().splitlines()]
+             for name in ("train", "test")}
+    questions = {name: {p["question_id"] for p in pairs} for name, pairs in split.items()}
+    assert questions["train"] and questions["test"]
+    assert not questions["train"] & questions["test"]
+    assert {p["kind"] for p in split["train"] + split["test"]} == {"emerge", "baseline"}
+
+
+def test_inference_prompts_never_contain_gold(tiny_model, demo_records):
+    """Prompts of candidates, evaluate-rm, mcts-explore and validate: no gold SQL, no gold rows."""
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    executor = Executor()
+    for rec in demo_records["dev"][:40]:
+        gold_rows = executor.execute(rec["db_path"], rec["gold"]).rows
+        texts = [example_prompt(tokenizer, rec), example_prompt(tokenizer, rec, prefix="SELECT"),
+                 json.dumps(sql_messages(rec["schema"], rec["question"], rec["evidence"]))]
+        for text in texts:
+            assert rec["gold"] not in text
+            assert not any(repr(tuple(row)) in text for row in gold_rows)
+    executor.close()
