@@ -24,5 +24,6 @@ repro: install
 test: install
 	python -m pytest -q tests
 
-report: install
-	dvc metrics diff main --md
+BASE ?= main
+report: install  # the markdown the PR workflow posts: metric changes against $(BASE)
+	dvc metrics diff $(BASE) --md

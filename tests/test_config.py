@@ -38,18 +38,15 @@ def test_invalid_yaml_names_the_file(tmp_path):
     assert load_params(path).sft.batch_size == 4
 
 
-def test_qlora_on_cpu_stops_before_loading_anything(tmp_path):
-    import subprocess
-    import sys
 
-    params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"sft": {"method": "qlora"}}))
-    out = tmp_path / "sft"
-    proc = subprocess.run([sys.executable, str(REPO / "stages" / "sft.py"), "--params", str(params), "--data",
-                           str(tmp_path / "missing.jsonl"), "--base-model", str(tmp_path / "no-model"),
-                           "--out", str(out), "--metrics", str(tmp_path / "m.json")],
-                          capture_output=True, text=True, cwd=REPO)
-    assert proc.returncode == 2
-    # named before the (missing) data or model is touched
-    assert "sft.method=qlora needs a CUDA GPU" in proc.stderr and "Traceback" not in proc.stderr
-    assert not out.exists()
+@pytest.mark.parametrize("profile", sorted((REPO / "profiles").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_profile_passes_the_same_validation(profile, tmp_path):
+    from sqlforge.profiles import apply_profile
+
+    merged = apply_profile(profile, REPO / "params.yaml", check_only=True)
+    assert merged["data"]["dataset"] in {"demo", "spider", "bird"}
+    # and a typo in a profile would be caught the same way
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(profile.read_text() + "\nsft: {lora_rank: 8}\n")
+    with pytest.raises(InputError, match="sft.lora_rank"):
+        apply_profile(broken, REPO / "params.yaml", check_only=True)

@@ -7,9 +7,11 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from sqlforge.profiles import apply_profile
 
@@ -41,6 +43,11 @@ def copy_repo(dst: Path) -> Path:
     return dst
 
 
+def commit_all(repo: Path, message: str) -> None:
+    run(["git", "add", "-A"], repo)
+    run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", message, "--allow-empty"], repo)
+
+
 def stages_run(output: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", output))
 
@@ -55,24 +62,32 @@ def smoke_repo(tmp_path_factory):
 
 def test_full_pipeline_artifacts_and_metrics(smoke_repo):
     repo, output = smoke_repo
-    expected_stages = {"fetch", "preprocess", "sft", "merge", "tree-build@0", "tree-build@1", "merge-shards",
-                       "train-rm", "evaluate-rm", "mcts-explore", "validate"}
+    expected_stages = {"fetch", "preprocess", "sft", "merge", "candidates", "tree-build@0", "tree-build@1",
+                       "merge-shards", "train-rm", "evaluate-rm", "mcts-explore", "validate"}
     assert stages_run(output) == expected_stages
     for path in ["data/raw/tables.json", "data/raw/train_spider.json", "models/base/config.json",
                  "models/base/tokenizer.json", "data/prepared/sft.jsonl", "data/prepared/dev.jsonl",
                  "models/sft/adapter_config.json", "models/merged/model.safetensors",
                  "data/trees/shard-0/trees.jsonl", "data/trees/shard-1/trees.jsonl", "data/pairs/train.jsonl",
                  "data/pairs/test.jsonl", "models/rm/config.json", "data/mcts/results.jsonl",
-                 "data/validate/greedy.sql", "data/validate/mcts.sql", "metrics/sft/plots/metrics/loss.tsv"]:
+                 "data/candidates/dev.jsonl", "data/rm_eval/scores.jsonl", "metrics/rm_eval/calibration.json",
+                 "data/validate/greedy.sql", "data/validate/gold.sql", "data/validate/mcts_best_reward.sql",
+                 "metrics/validate/ex_by_difficulty.json", "metrics/validate/mcts_ex_by_iterations.json",
+                 "metrics/sft/plots/metrics/loss.tsv"]:
         assert (repo / path).is_file(), path
 
     metrics = {name: json.loads((repo / "metrics" / f"{name}.json").read_text())
                for name in ("validate", "rm", "trees", "sft", "preprocess", "mcts")}
-    for predictor in ("greedy", "mcts"):
+    for predictor in ("greedy", "majority_vote", "best_of_n_rm", "mcts_best_reward", "oracle_pass_at_n"):
         block = metrics["validate"][predictor]
         assert set(block) >= {"ex", "n", "ex_by_difficulty"} and 0 <= block["ex"] <= 1 and block["n"] > 0
+    # an oracle that may look at the gold can only do better than any predictor on the same candidates
+    assert metrics["validate"]["oracle_pass_at_n"]["ex"] >= max(metrics["validate"][p]["ex"] for p in
+                                                                 ("greedy", "majority_vote", "best_of_n_rm"))
+    assert set(metrics["validate"]["mcts_ex_by_iterations"]) == {"1", "2"}
     assert metrics["validate"]["rules"]["name"] == "spider" and metrics["validate"]["dataset"]["name"] == "demo"
-    assert set(metrics["rm"]) >= {"pairwise_accuracy", "mean_margin", "n_pairs"}
+    assert set(metrics["rm"]) >= {"pairwise_accuracy", "mean_margin", "n_pairs", "candidates"}
+    assert metrics["rm"]["candidates"]["greedy_ex"] == metrics["validate"]["greedy"]["ex"]
     assert set(metrics["trees"]) >= {"questions", "solved_at_root", "solved_by_revision", "unsolved", "pairs"}
     assert metrics["trees"]["questions"] == 40 and sum(metrics["trees"]["pairs"].values()) > 0
     assert metrics["sft"]["steps"] == 300 and metrics["sft"]["train_loss"] > 0
@@ -114,6 +129,67 @@ def test_forced_rerun_gives_byte_identical_outputs(smoke_repo):
     assert not changed, changed
 
 
+def test_every_declared_plot_renders(smoke_repo):
+    repo, _ = smoke_repo
+    declared = [next(iter(p)) for p in yaml.safe_load((repo / "dvc.yaml").read_text())["plots"]]
+    rendered = json.loads(run(["dvc", "plots", "show", "--json"], repo).stdout)
+    assert not rendered.get("errors"), rendered["errors"]
+    plots = rendered.get("data", rendered)
+    for plot_id in declared:
+        assert plot_id in plots, f"plot {plot_id!r} not rendered: {sorted(plots)}"
+        datapoints = [d for entry in plots[plot_id] for d in entry.get("content", {}).get("data", {}).get("values", [])]
+        assert datapoints, f"plot {plot_id!r} has no data"
+
+
+def test_team_remote_push_then_fresh_clone_pull_reruns_nothing(smoke_repo, tmp_path):
+    repo, _ = smoke_repo
+    remote = tmp_path / "remote"
+    run(["dvc", "remote", "add", "--local", "-d", "team", str(remote)], repo)
+    commit_all(repo, "pipeline results")
+    run(["dvc", "push"], repo)
+    assert any(remote.rglob("*")), "nothing was pushed"
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(repo), str(clone)], tmp_path)
+    run(["dvc", "remote", "add", "--local", "-d", "team", str(remote)], clone)
+    # push: false outputs (the SFT adapter) are not on the remote: pull what is there
+    run(["dvc", "pull", "--allow-missing"], clone)
+    assert (clone / "models/merged/model.safetensors").is_file() and (clone / "data/pairs/train.jsonl").is_file()
+    assert not (clone / "models/sft").exists()
+    assert stages_run(run(["dvc", "repro", "--allow-missing"], clone).stdout) == set()
+
+
+def test_queued_sweep_runs_each_experiment(smoke_repo):
+    repo, _ = smoke_repo
+    commit_all(repo, "before the sweep")
+    for iterations in (1, 3):
+        run(["dvc", "exp", "run", "--queue", "-S", f"mcts.iterations={iterations}"], repo)
+    run(["dvc", "queue", "start"], repo)
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline:
+        status = run(["dvc", "queue", "status"], repo).stdout
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(5)
+    assert "Failed" not in status, run(["dvc", "queue", "logs", status.split()[-4]], repo, check=False).stdout
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
+    found = {}
+    for commit in shown:
+        for exp in commit.get("experiments") or []:
+            for revision in exp.get("revs", []):
+                data = revision.get("data") or {}
+                params = data.get("params", {}).get("params.yaml", {}).get("data", {})
+                metrics = data.get("metrics", {}).get("metrics/validate.json", {}).get("data", {})
+                if "mcts" in params and metrics:
+                    found[params["mcts"]["iterations"]] = metrics
+    assert set(found) >= {1, 3}, found
+    assert all("greedy" in m and "oracle_pass_at_n" in m for m in found.values())
+    header = run(["dvc", "exp", "show", "--only-changed", "--no-pager", "--csv"], repo).stdout.splitlines()[0]
+    columns = header.split(",")
+    assert "mcts.iterations" in columns and "mcts_best_reward.ex" in columns
+    # headline metrics only: no flood of logged training arguments (DVCLive keeps those out of dvc.yaml)
+    assert not [c for c in columns if "learning_rate" in c or "per_device" in c or "metrics/sft" in c]
+
+
 def test_rerun_is_up_to_date_and_rm_param_reruns_only_downstream(smoke_repo):
     repo, _ = smoke_repo
     status = run(["dvc", "status"], repo).stdout
@@ -123,4 +199,5 @@ def test_rerun_is_up_to_date_and_rm_param_reruns_only_downstream(smoke_repo):
     params = (repo / "params.yaml").read_text()
     (repo / "params.yaml").write_text(params.replace("center_rewards_coefficient: 0.01",
                                                      "center_rewards_coefficient: 0.02"))
-    assert stages_run(run(["dvc", "repro"], repo).stdout) == {"train-rm", "evaluate-rm"}
+    # downstream of train-rm only: evaluate-rm and mcts-explore read the reward model, validate their outputs
+    assert stages_run(run(["dvc", "repro"], repo).stdout) == {"train-rm", "evaluate-rm", "mcts-explore", "validate"}

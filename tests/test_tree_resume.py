@@ -76,3 +76,27 @@ def test_checkpoint_of_other_inputs_is_ignored(tmp_path, tiny_model, demo_record
     assert "resumed" not in err
     trees = [json.loads(line) for line in (tmp_path / "run" / "shard-0" / "trees.jsonl").read_text().splitlines()]
     assert len(trees) == 6 and all(t["nodes"] for t in trees)
+
+
+def test_two_shards_run_at_the_same_time(tmp_path, tiny_model, demo_records):
+    """Shards are independent processes: here both at once on CPU, as they would be on two GPUs."""
+    records = demo_records["train"][:20]
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(json.dumps(r) + "\n" for r in records))
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"tree": {"shards": [0, 1], "max_depth": 1, "max_questions": -1},
+                                      "engine": {"max_new_tokens": 24}}))
+    procs = []
+    for shard in (0, 1):
+        cmd = [sys.executable, str(REPO / "stages" / "tree_build.py"), "--params", str(params), "--shard", str(shard),
+               "--train", str(train), "--model", str(tiny_model), "--out", str(tmp_path / f"shard-{shard}"),
+               "--metrics", str(tmp_path / f"m{shard}.json"), "--checkpoint", str(tmp_path / f"c{shard}.json")]
+        procs.append(subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    assert all(p.poll() is None for p in procs)  # both started before either finished
+    for p in procs:
+        _, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err[-2000:]
+    ids = [{json.loads(line)["question_id"] for line in (tmp_path / f"shard-{s}" / "trees.jsonl").read_text().splitlines()}
+           for s in (0, 1)]
+    assert ids[0] and ids[1] and not ids[0] & ids[1]
+    assert ids[0] | ids[1] == {r["id"] for r in records}
