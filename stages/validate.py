@@ -5,6 +5,7 @@ Predictors, all fair: `greedy` (the SFT model's greedy SQL), `majority_vote`
 `best_of_n_rm` (the reward model's top candidate) and `mcts_<selector>`
 (mcts-explore's choice, on the questions it searched). `oracle_pass_at_n`
 (any candidate right) uses the gold and is an upper bound, not a predictor.
+For Spider rules each predictor also gets exact-set-match (`em`).
 Verdicts are computed after the predictions are fixed. Predictions are also written in
 the official formats (Spider: one SQL per line in question order, plus
 gold.sql with db_ids; BIRD: the index -> "SQL\t----- bird -----\tdb_id" JSON),
@@ -21,6 +22,7 @@ from pathlib import Path
 from sqlforge.cli import progress, run_stage, summary
 from sqlforge.config import load_params
 from sqlforge.evaluation import accuracy_report, judging, verdicts
+from sqlforge.exact_match import exact_match
 from sqlforge.io import InputError, atomic_path, dump_jsonl, read_jsonl, write_json
 from sqlforge.selection import select
 from sqlforge.sqlexec import Executor
@@ -92,6 +94,8 @@ def main() -> None:
             with progress(f"validate {name}", 2 * len(preds)) as advance:
                 result = verdicts(recs, preds, rules, executor, keep_distinct=keep_distinct, progress=advance)
             metrics[name] = accuracy_report(recs, result)
+            if rules == "spider":  # secondary metric: exact-set-match, values ignored
+                metrics[name]["em"] = sum(exact_match(r["gold"], p) for r, p in zip(recs, preds)) / max(1, len(recs))
             write_official_format(out, name, rules, recs, preds)
             dump_jsonl(out / f"{name}.jsonl", [{**v, "sql": p} for v, p in zip(result, preds)])
         write_official_format(out, "gold", rules, records, [r["gold"] for r in records])

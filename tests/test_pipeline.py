@@ -81,6 +81,7 @@ def test_full_pipeline_artifacts_and_metrics(smoke_repo):
     for predictor in ("greedy", "majority_vote", "best_of_n_rm", "mcts_best_reward", "oracle_pass_at_n"):
         block = metrics["validate"][predictor]
         assert set(block) >= {"ex", "n", "ex_by_difficulty"} and 0 <= block["ex"] <= 1 and block["n"] > 0
+    assert 0 <= metrics["validate"]["greedy"]["em"] <= 1
     # an oracle that may look at the gold can only do better than any predictor on the same candidates
     assert metrics["validate"]["oracle_pass_at_n"]["ex"] >= max(metrics["validate"][p]["ex"] for p in
                                                                  ("greedy", "majority_vote", "best_of_n_rm"))
