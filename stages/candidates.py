@@ -33,6 +33,7 @@ def main() -> None:
     if cfg.max_questions > 0:
         records = records[: cfg.max_questions]
     engine = load_engine(args.model, params.engine)
+    engine.show_progress = True
     prompts = [example_prompt(engine.tokenizer, rec) for rec in records]
 
     start = time.monotonic()

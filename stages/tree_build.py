@@ -42,6 +42,7 @@ def main() -> None:
     shard = [r for r in records if stable_shard(r["id"], num_shards) == args.shard]
 
     engine = load_engine(args.model, params.engine)
+    engine.show_progress = True
     settings = TreeSettings(branching=cfg.branching, max_depth=cfg.max_depth, temperature=cfg.temperature,
                             top_p=cfg.top_p, max_new_tokens=params.engine.max_new_tokens,
                             seed=cfg.seed * 1000 + args.shard, t_min=cfg.timeout.t_min, k=cfg.timeout.k,

@@ -32,9 +32,9 @@ def summary(title: str, rows: dict) -> None:
 
 
 @contextlib.contextmanager
-def progress(description: str, total: int) -> Iterator[Callable[[int], None]]:
+def progress(description: str, total: int, enabled: bool = True) -> Iterator[Callable[[int], None]]:
     """A rich progress bar on a terminal; silent in logs and CI. Yields advance(k)."""
-    if not console.is_terminal:
+    if not (enabled and console.is_terminal):
         yield lambda k=1: None
         return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())

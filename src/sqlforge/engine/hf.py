@@ -18,6 +18,7 @@ from typing import Sequence
 import torch
 from transformers import LogitsProcessorList
 
+from sqlforge.cli import progress
 from sqlforge.engine.base import Completion, Score, truncate_at_stop
 from sqlforge.device import default_device, resolve_dtype
 
@@ -83,6 +84,7 @@ class TransformersEngine:
         self.model.to(self.device).eval()
         self.batch_size = batch_size
         self.segment_tokens = segment_tokens
+        self.show_progress = False  # a stage's own long generation loop turns this on (one live bar at a time)
         self.calls = 0  # batched model invocations
         self.requests = 0  # prompts generated from or scored
         self.generated_tokens = 0
@@ -201,25 +203,33 @@ class TransformersEngine:
         # group size keeps the number of rows (prompts x n) near batch_size
         per_batch = max(1, self.batch_size // max(1, n))
         order = sorted(range(len(prompts)), key=lambda i: (encoded[i], i))  # shared prefixes side by side
-        for start in range(0, len(order), per_batch):
-            idx = order[start:start + per_batch]
-            seqs = [encoded[i] for i in idx for _ in range(n)]  # n rows per prompt
-            ids, mask, cache = self._layout(seqs)
-            sampler = RowSampler([row_seed(seed, prompts[i], j) for i in idx for j in range(n)], temperature,
-                                 top_p) if temperature > 0 else None
-            out_ids, out_lps, hit_eos = self._decode(ids, mask, cache, max_new_tokens, stop, sampler)
-            for row, (ids_out, lps) in enumerate(zip(out_ids, out_lps)):
-                text, stopped = truncate_at_stop(tok.decode(ids_out, skip_special_tokens=True), stop)
-                if stopped:
-                    # keep the log-probs of the tokens that make up the kept text
-                    keep = 0
-                    while keep < len(ids_out) and len(tok.decode(ids_out[:keep + 1])) <= len(text):
-                        keep += 1
-                    lps = lps[:keep]
-                reason = "stop" if hit_eos[row] or stopped else "length"
-                self.generated_tokens += len(ids_out)
-                results[idx[row // n]].append(Completion(text, lps, float(sum(lps)), reason))
+        with progress("generating", len(prompts), enabled=self.show_progress) as advance:
+            for start in range(0, len(order), per_batch):
+                self._generate_batch(order[start:start + per_batch], prompts, encoded, n, temperature, top_p,
+                                     max_new_tokens, stop, seed, results)
+                advance(min(per_batch, len(order) - start))
         return results
+
+    def _generate_batch(self, idx: list[int], prompts, encoded, n, temperature, top_p, max_new_tokens, stop, seed,
+                        results: list[list[Completion]]) -> None:
+        """Generate for prompts `idx` (sorted by token ids) and append their completions to `results`."""
+        tok = self.tokenizer
+        seqs = [encoded[i] for i in idx for _ in range(n)]  # n rows per prompt
+        ids, mask, cache = self._layout(seqs)
+        sampler = RowSampler([row_seed(seed, prompts[i], j) for i in idx for j in range(n)], temperature,
+                             top_p) if temperature > 0 else None
+        out_ids, out_lps, hit_eos = self._decode(ids, mask, cache, max_new_tokens, stop, sampler)
+        for row, (ids_out, lps) in enumerate(zip(out_ids, out_lps)):
+            text, stopped = truncate_at_stop(tok.decode(ids_out, skip_special_tokens=True), stop)
+            if stopped:
+                # keep the log-probs of the tokens that make up the kept text
+                keep = 0
+                while keep < len(ids_out) and len(tok.decode(ids_out[:keep + 1])) <= len(text):
+                    keep += 1
+                lps = lps[:keep]
+            reason = "stop" if hit_eos[row] or stopped else "length"
+            self.generated_tokens += len(ids_out)
+            results[idx[row // n]].append(Completion(text, lps, float(sum(lps)), reason))
 
     @torch.inference_mode()
     def score(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[Score]:
