@@ -13,6 +13,7 @@ import time
 
 import torch
 
+from sqlforge.config import load_params
 from sqlforge.engine.hf import TransformersEngine
 from sqlforge.io import read_jsonl
 from sqlforge.prompts import example_prompt
@@ -39,7 +40,8 @@ def main() -> None:
     parser.add_argument("--dev", default="data/prepared/dev.jsonl")
     parser.add_argument("--prompts", type=int, default=200)
     parser.add_argument("--max-new-tokens", type=int, default=72)
-    parser.add_argument("--batch-size", type=int, default=64, help="engine.batch_size")
+    parser.add_argument("--batch-size", type=int, default=load_params().engine.batch_size,
+                        help="default: engine.batch_size in params.yaml")
     args = parser.parse_args()
 
     engine = TransformersEngine(args.model, batch_size=args.batch_size)
