@@ -19,7 +19,7 @@ from sqlforge.evaluation import judging, verdicts
 from sqlforge.io import atomic_path, dump_jsonl, read_jsonl, write_json
 from sqlforge.prompts import sql_messages
 from sqlforge.reward import RewardScorer, calibration_bins, pairwise_report
-from sqlforge.selection import select
+from sqlforge.selection import regroup, select
 from sqlforge.sqlexec import Executor
 
 
@@ -54,17 +54,12 @@ def main() -> None:
     flat = [(c, records[c["id"]], cand) for c in cands for cand in c["candidates"]]
     scores = scorer.score([sql_messages(rec["schema"], rec["question"], rec["evidence"]) for _, rec, _ in flat],
                           [cand["sql"] for _, _, cand in flat])
-    per_question, k = [], 0
-    for c in cands:
-        per_question.append(scores[k:k + len(c["candidates"])])
-        k += len(c["candidates"])
+    sizes = [len(c["candidates"]) for c in cands]
+    per_question = regroup(scores, sizes)
     with Executor(timeout_s=timeout, workers=params.validate.workers) as executor:
         executions = executor.execute_many([(rec["db_path"], cand["sql"]) for _, rec, cand in flat])
-        picks = []
-        k = 0
-        for c, rm_scores in zip(cands, per_question):
-            picks.append(select(c, executions[k:k + len(c["candidates"])], rm_scores))
-            k += len(c["candidates"])
+        picks = [select(c, results, rm_scores)
+                 for c, results, rm_scores in zip(cands, regroup(executions, sizes), per_question)]
         recs = [records[c["id"]] for c in cands]
         judged = verdicts([rec for _, rec, _ in flat], [cand["sql"] for _, _, cand in flat], rules, executor,
                           keep_distinct=keep_distinct)
@@ -73,11 +68,7 @@ def main() -> None:
             result = verdicts(recs, [p[name] for p in picks], rules, executor, keep_distinct=keep_distinct)
             selectors[f"{name}_ex"] = sum(v["correct"] for v in result) / max(1, len(result))
     correct = [v["correct"] for v in judged]
-    k, oracle = 0, 0
-    for c in cands:
-        oracle += any(correct[k:k + len(c["candidates"])])
-        k += len(c["candidates"])
-    selectors["oracle_pass_at_n"] = oracle / max(1, len(cands))
+    selectors["oracle_pass_at_n"] = sum(map(any, regroup(correct, sizes))) / max(1, len(cands))
     metrics["candidates"] = {"questions": len(cands), "candidates_per_question": len(flat) / max(1, len(cands)),
                              "rules": rules, **selectors}
 

@@ -24,7 +24,7 @@ from sqlforge.config import load_params
 from sqlforge.evaluation import accuracy_report, judging, verdicts
 from sqlforge.exact_match import exact_match
 from sqlforge.io import InputError, atomic_path, dump_jsonl, read_jsonl, write_json
-from sqlforge.selection import select
+from sqlforge.selection import regroup, select
 from sqlforge.sqlexec import Executor
 
 
@@ -102,10 +102,10 @@ def main() -> None:
 
         # oracle, reported under its own name: did any candidate match the gold?
         flat = [(rec, c["sql"]) for rec in records for c in cands[rec["id"]]["candidates"]]
-        judged = iter(verdicts([r for r, _ in flat], [sql for _, sql in flat], rules, executor,
-                               keep_distinct=keep_distinct))
-        oracle = [{"id": rec["id"], "correct": any([next(judged)["correct"] for _ in cands[rec["id"]]["candidates"]])}
-                  for rec in records]
+        judged = verdicts([r for r, _ in flat], [sql for _, sql in flat], rules, executor, keep_distinct=keep_distinct)
+        sizes = [len(cands[rec["id"]]["candidates"]) for rec in records]
+        oracle = [{"id": rec["id"], "correct": any(v["correct"] for v in group)}
+                  for rec, group in zip(records, regroup(judged, sizes))]
         metrics["oracle_pass_at_n"] = {**accuracy_report(records, oracle),
                                        "n": len(flat) // max(1, len(records))}
         # anytime MCTS: the choice it would have made after 1, 2, 4, ... iterations

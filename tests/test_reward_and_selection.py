@@ -115,3 +115,9 @@ def test_inference_prompts_never_contain_gold(tiny_model, demo_records):
             assert rec["gold"] not in text
             assert not any(repr(tuple(row)) in text for row in gold_rows)
     executor.close()
+
+
+def test_regroup_cuts_the_flat_list_per_question():
+    from sqlforge.selection import regroup
+
+    assert regroup(list("abcdef"), [1, 3, 0, 2]) == [["a"], ["b", "c", "d"], [], ["e", "f"]]

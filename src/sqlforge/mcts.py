@@ -105,7 +105,6 @@ class MCTS:
         self.max_new_tokens = max_new_tokens
         self.reward_model = reward_model if settings.rm_weight else None
         self.executor = executor if settings.exec_weight else None
-        self.rounds = 0
 
     def _expand(self, jobs: list[tuple[Search, Node]]) -> None:
         s = self.s
@@ -119,7 +118,6 @@ class MCTS:
             sampled = self.engine.generate(prompts, n=s.expand_n - 1, temperature=s.temperature,
                                            max_new_tokens=self.max_new_tokens, seed=s.seed)
             outputs = [greedy + more for greedy, more in zip(outputs, sampled)]
-        self.rounds += 1
         candidates: list[tuple[Search, Node, Node]] = []
         for (search, node), completions in zip(jobs, outputs):
             node.expanded = True

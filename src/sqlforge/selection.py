@@ -40,6 +40,15 @@ def best_of_n(scores: list[float]) -> int:
     return max(range(len(scores)), key=lambda i: (scores[i], -i))
 
 
+def regroup(flat: list, sizes: list[int]) -> list[list]:
+    """Cut a flat list (every question's candidates in a row) back into one list per question."""
+    out, start = [], 0
+    for size in sizes:
+        out.append(flat[start:start + size])
+        start += size
+    return out
+
+
 def select(candidates: dict, results: list[ExecResult], rm_scores: list[float] | None) -> dict[str, str]:
     """The SQL each fair selector picks for one question's candidate record."""
     sqls = [c["sql"] for c in candidates["candidates"]]
