@@ -1,8 +1,10 @@
-"""fetch: put the dataset in data/raw (Spider layout) and the base model in models/base.
+"""fetch: put the dataset in data/raw (its official layout) and the base model in models/base.
 
 Demo default: the dataset is generated from a seed and the tiny model is
-built locally. Real datasets are copied from `data.source`; a hub model is
-recorded by name and loaded by later stages.
+built locally. Spider and BIRD come from `data.source` (a folder, a zip file
+or a URL), verified against the pinned `data.sha256`, copied or extracted,
+and loaded once here so that a bad file fails now, naming the file and the
+record. A hub model is recorded by name and loaded by later stages.
 """
 
 from __future__ import annotations
@@ -13,39 +15,58 @@ from pathlib import Path
 
 from sqlforge.cli import run_stage, summary
 from sqlforge.config import load_params
-from sqlforge.datasets import load_spider, load_tables
+from sqlforge.datasets import Split, load_split
 from sqlforge.demo.generate import generate_demo
-from sqlforge.io import InputError, atomic_path, write_json
+from sqlforge.io import atomic_path, write_json
 from sqlforge.models import write_base_pointer
 from sqlforge.prompts import TEMPLATE_DIR
 from sqlforge.schema import serialize_schema
+from sqlforge.sources import expand_nested_zips, find_root, materialize
 from sqlforge.tiny_model import build_tiny_model
 
-SPIDER_HINT = ("download Spider (https://yale-lily.github.io/spider), unzip it and set data.source to the folder "
-               "holding train_spider.json, dev.json, tables.json and database/")
+HINTS = {
+    "spider": "download Spider from https://yale-lily.github.io/spider and set data.source to the zip, or to the "
+              "unzipped folder holding train_spider.json, dev.json, tables.json and database/",
+    "bird": "download BIRD train.zip and dev.zip from https://bird-bench.github.io, unzip both into one folder "
+            "(it then holds train/ and dev_<date>/) and set data.source to it (or to a zip of it)",
+}
+ROOT_MARKERS = {"spider": "tables.json", "bird": "train/train.json"}
 
 
 def fetch_dataset(params, out: Path) -> dict:
-    if params.data.dataset == "demo":
-        demo = params.data.demo
-        return generate_demo(out, demo.seed, demo.train_questions, demo.dev_questions)
-    if params.data.dataset == "spider":
-        source = Path(params.data.source)
-        if not params.data.source or not (source / "tables.json").is_file():
-            raise InputError(f"params.yaml: data.source={params.data.source!r} is not a Spider folder: {SPIDER_HINT}")
-        shutil.copytree(source, out, dirs_exist_ok=True)
-        return {"train": len(load_spider(out, "train")), "dev": len(load_spider(out, params.data.dev_split))}
-    raise InputError(f"params.yaml: data.dataset={params.data.dataset!r} is not supported yet (demo, spider)")
+    data = params.data
+    if data.dataset == "demo":
+        return generate_demo(out, data.demo.seed, data.demo.train_questions, data.demo.dev_questions)
+    staging = out / ".source"
+    staging.mkdir()
+    sha256 = materialize(data.source, data.sha256, staging, HINTS[data.dataset])
+    root = find_root(staging, ROOT_MARKERS[data.dataset])
+    for child in sorted(root.iterdir()):
+        if child != staging:
+            shutil.move(str(child), out / child.name)
+    shutil.rmtree(staging)
+    nested = expand_nested_zips(out)
+    splits = load_splits(params, out)
+    return {"sha256": sha256, "sha256_pinned": bool(data.sha256), "extracted_zips": nested,
+            "train": len(splits["train"].examples), "dev": len(splits["dev"].examples),
+            "databases": len({ex.db_id for s in splits.values() for ex in s.examples})}
 
 
-def tokenizer_corpus(raw: Path) -> list[str]:
+def load_splits(params, raw: Path) -> dict[str, Split]:
+    return {"train": load_split(raw, params.data.dataset, "train"),
+            "dev": load_split(raw, params.data.dataset, "dev", params.data.dev_split)}
+
+
+def tokenizer_corpus(params, raw: Path) -> list[str]:
     """Questions, gold SQL, schemas and prompt text: what the tiny model will read and write."""
-    tables = load_tables(raw / "tables.json")
     texts = [p.read_text() for p in sorted(TEMPLATE_DIR.glob("*.txt"))]
-    for ex in load_spider(raw, "train"):
+    splits = load_splits(params, raw)
+    for ex in splits["train"].examples:  # never dev questions or gold
         texts += [ex.question, ex.gold]
-    for db_id, entry in sorted(tables.items()):
-        texts += [serialize_schema(entry, str(raw / "database" / db_id / f"{db_id}.sqlite"), 3)] * 50
+    # schemas are model input at inference, so dev databases are included
+    databases = {ex.db_id: (split.tables[ex.db_id], ex.db_path) for split in splits.values() for ex in split.examples}
+    for db_id, (entry, db_path) in sorted(databases.items()):
+        texts += [serialize_schema(entry, db_path, 3)] * 50
     return texts
 
 
@@ -62,14 +83,16 @@ def main() -> None:
         counts = fetch_dataset(params, raw)
         with atomic_path(args.model_out, is_dir=True) as model_dir:
             if params.model.base == "demo":
-                model_info = build_tiny_model(model_dir, tokenizer_corpus(raw), params.model.tiny)
+                model_info = build_tiny_model(model_dir, tokenizer_corpus(params, raw), params.model.tiny)
             else:
                 write_base_pointer(model_dir, params.model.base)
                 model_info = {"base": params.model.base}
 
-    metrics = {"dataset": params.data.dataset, **counts, "model": model_info}
+    metrics = {"dataset": params.data.dataset, "dev_split": params.data.dev_split, **counts, "model": model_info}
     write_json(args.metrics, metrics)
-    summary("fetch", {**counts, **model_info})
+    summary("fetch", {k: v for k, v in {**counts, **model_info}.items() if not isinstance(v, (list, dict))})
+    if params.data.dataset != "demo" and not params.data.sha256:
+        summary("pin this source", {"data.sha256": counts["sha256"]})
 
 
 if __name__ == "__main__":

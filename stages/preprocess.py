@@ -2,7 +2,8 @@
 
 Writes data/prepared/{train,dev}.jsonl (one record per question, see
 sqlforge.datasets) and data/prepared/sft.jsonl (chat prompt + SQL
-completion, PSG prefix examples included).
+completion, PSG prefix examples included). Train examples whose gold SQL
+fails or times out are dropped and counted; dev is kept whole.
 """
 
 from __future__ import annotations
@@ -14,14 +15,44 @@ from pathlib import Path
 
 from transformers import AutoTokenizer
 
-from sqlforge.cli import run_stage, summary
+from sqlforge.cli import progress, run_stage, summary
 from sqlforge.config import load_params
-from sqlforge.datasets import load_spider, load_tables
+from sqlforge.datasets import Split, load_split
+from sqlforge.evaluation import rules_for
+from sqlforge.extract import extract_sql
+from sqlforge.gold_filter import executable_golds
 from sqlforge.io import InputError, atomic_path, dump_jsonl, write_json
 from sqlforge.models import resolve_model
-from sqlforge.prompts import render, sql_messages
-from sqlforge.psg import psg_prefixes
-from sqlforge.schema import fit_schema
+from sqlforge.prompts import example_prompt, render, sql_messages
+from sqlforge.psg import hard_reasons, psg_prefixes
+from sqlforge.schema import fit_schema, load_descriptions
+from sqlforge.sqlexec import Executor
+
+
+def schema_texts(split: Split, cfg, tokenizer) -> dict[str, str]:
+    """Schema text of every database the split's examples use, trimmed to the token budget."""
+    texts: dict[str, str] = {}
+    for ex in split.examples:
+        if ex.db_id in texts:
+            continue
+        descriptions = load_descriptions(Path(ex.db_path).parent) if cfg.descriptions else None
+        try:
+            texts[ex.db_id] = fit_schema(split.tables[ex.db_id], ex.db_path, cfg.sample_values, cfg.max_schema_tokens,
+                                         lambda text: len(tokenizer(text)["input_ids"]), descriptions)
+        except ValueError as e:
+            raise InputError(f"{split.tables_path}: database {ex.db_id!r}: {e}") from None
+    return texts
+
+
+def base_model_predictions(model_dir: str, records: list[dict], engine_cfg) -> list[str]:
+    """Greedy SQL of the base model for each record: PSG's hard-example pass."""
+    from sqlforge.engine import load_engine  # only the hard mode needs a model in memory
+
+    engine = load_engine(model_dir, engine_cfg)
+    engine.show_progress = True
+    prompts = [example_prompt(engine.tokenizer, rec) for rec in records]
+    outputs = engine.generate(prompts, n=1, temperature=0.0, max_new_tokens=engine_cfg.max_new_tokens)
+    return [extract_sql(out[0].text) for out in outputs]
 
 
 def main() -> None:
@@ -34,44 +65,50 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params(args.params)
     cfg = params.preprocess
-    if cfg.psg.mode == "hard":
-        raise InputError("params.yaml: preprocess.psg.mode=hard is not implemented yet (use random or all_prefixes)")
-
     raw = Path(args.raw)
+
+    # data: every split loaded and checked before anything is written
     tokenizer = AutoTokenizer.from_pretrained(resolve_model(args.base_model))
-    tables = load_tables(raw / "tables.json")
-    schema_cache: dict[str, str] = {}
+    splits = {"train": load_split(raw, params.data.dataset, "train"),
+              "dev": load_split(raw, params.data.dataset, "dev", params.data.dev_split)}
+    counts: dict = {"dataset": params.data.dataset, "dev_split": params.data.dev_split,
+                    "train_loaded": len(splits["train"].examples)}
+    with Executor(timeout_s=cfg.gold_timeout_s, workers=cfg.workers) as executor:
+        with progress("checking train gold SQL", len(splits["train"].examples)) as advance:
+            splits["train"].examples, gold_counts = executable_golds(splits["train"].examples, executor, advance)
+        counts["train_gold_filter"] = gold_counts
 
-    def schema_of(db_id: str, db_path: str) -> str:
-        if db_id not in schema_cache:
-            try:
-                schema_cache[db_id] = fit_schema(tables[db_id], db_path, cfg.sample_values, cfg.max_schema_tokens,
-                                                 lambda text: len(tokenizer(text)["input_ids"]))
-            except ValueError as e:
-                raise InputError(f"{raw / 'tables.json'}: database {db_id!r}: {e}") from None
-        return schema_cache[db_id]
-
-    splits = {"train": load_spider(raw, "train"), "dev": load_spider(raw, params.data.dev_split)}
-    rng = random.Random(cfg.seed)
-    counts: dict = {}
-    with atomic_path(args.out, is_dir=True) as out:
         records = {}
-        for split, examples in splits.items():
-            records[split] = [{**ex.to_dict(), "schema": schema_of(ex.db_id, ex.db_path)} for ex in examples]
-            dump_jsonl(out / f"{split}.jsonl", records[split])
+        for split, loaded in splits.items():
+            schemas = schema_texts(loaded, cfg, tokenizer)
+            records[split] = [{**ex.to_dict(), "schema": schemas[ex.db_id]} for ex in loaded.examples]
             counts[split] = len(records[split])
             counts[f"{split}_by_difficulty"] = dict(sorted(Counter(r["difficulty"] for r in records[split]).items()))
 
-        sft = []
-        for rec in records["train"]:
-            for prefix in [""] + psg_prefixes(rec["gold"], cfg.psg.mode, cfg.psg.ratio, rng):
-                sft.append({"id": rec["id"], "psg_prefix": prefix,
-                            "prompt": sql_messages(rec["schema"], rec["question"], rec["evidence"], prefix),
-                            "completion": [{"role": "assistant", "content": rec["gold"]}]})
+        hard = [False] * len(records["train"])
+        if cfg.psg.mode == "hard":
+            predictions = base_model_predictions(args.base_model, records["train"], params.engine)
+            reasons = hard_reasons(records["train"], predictions, executor, rules_for(params.data.dataset),
+                                   cfg.psg.min_tables)
+            hard = [bool(r) for r in reasons]
+            counts["psg_hard_by_reason"] = dict(sorted(Counter(r for r in reasons if r).items()))
+
+    # SFT examples: each train question once, plus its PSG prefix examples
+    rng = random.Random(cfg.seed)
+    sft = []
+    for rec, is_hard in zip(records["train"], hard):
+        for prefix in [""] + psg_prefixes(rec["gold"], cfg.psg.mode, cfg.psg.ratio, rng, is_hard):
+            sft.append({"id": rec["id"], "psg_prefix": prefix,
+                        "prompt": sql_messages(rec["schema"], rec["question"], rec["evidence"], prefix),
+                        "completion": [{"role": "assistant", "content": rec["gold"]}]})
+    counts["sft_examples"] = len(sft)
+    counts["psg_examples"] = sum(1 for s in sft if s["psg_prefix"])
+    counts["psg_mode"] = cfg.psg.mode
+
+    with atomic_path(args.out, is_dir=True) as out:
+        for split, recs in records.items():
+            dump_jsonl(out / f"{split}.jsonl", recs)
         dump_jsonl(out / "sft.jsonl", sft)
-        counts["sft_examples"] = len(sft)
-        counts["psg_examples"] = sum(1 for s in sft if s["psg_prefix"])
-        counts["psg_mode"] = cfg.psg.mode
 
     prompt_lengths = [len(tokenizer(render(tokenizer, s["prompt"]))["input_ids"]) for s in sft[:200]]
     counts["mean_prompt_tokens"] = sum(prompt_lengths) / max(1, len(prompt_lengths))

@@ -30,23 +30,23 @@ def tiny_model(tmp_path_factory, demo_dir) -> Path:
     sys.path.insert(0, str(REPO / "stages"))
     from fetch import tokenizer_corpus
 
-    from sqlforge.config import TinyModel
+    from sqlforge.config import Params, TinyModel
     from sqlforge.tiny_model import build_tiny_model
 
     out = tmp_path_factory.mktemp("tiny_model")
-    build_tiny_model(out, tokenizer_corpus(demo_dir), TinyModel(hidden_size=64, num_layers=2, intermediate_size=128))
+    build_tiny_model(out, tokenizer_corpus(Params(), demo_dir), TinyModel(hidden_size=64, num_layers=2, intermediate_size=128))
     return out
 
 
 @pytest.fixture(scope="session")
 def demo_records(demo_dir, tiny_model) -> dict[str, list[dict]]:
     """Normalized records with schema text, as preprocess writes them."""
-    from sqlforge.datasets import load_spider, load_tables
+    from sqlforge.datasets import load_spider
     from sqlforge.schema import serialize_schema
 
-    tables = load_tables(demo_dir / "tables.json")
     out = {}
     for split in ("train", "dev"):
-        out[split] = [{**ex.to_dict(), "schema": serialize_schema(tables[ex.db_id], ex.db_path, 0)}
-                      for ex in load_spider(demo_dir, split)]
+        loaded = load_spider(demo_dir, split)
+        out[split] = [{**ex.to_dict(), "schema": serialize_schema(loaded.tables[ex.db_id], ex.db_path, 0)}
+                      for ex in loaded.examples]
     return out

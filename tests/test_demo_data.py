@@ -17,13 +17,13 @@ def test_layout_and_loader(demo_dir):
         assert len(entry["table_names_original"]) >= 3
         assert entry["primary_keys"] and entry["foreign_keys"]
         assert (demo_dir / "database" / db_id / f"{db_id}.sqlite").is_file()
-    train, dev = load_spider(demo_dir, "train"), load_spider(demo_dir, "dev")
+    train, dev = load_spider(demo_dir, "train").examples, load_spider(demo_dir, "dev").examples
     assert len(train) == 300 and len(dev) == 40
     assert {ex.difficulty for ex in train} <= {"easy", "medium", "hard", "extra"}
 
 
 def test_every_gold_executes_with_rows_and_dev_questions_are_unseen(demo_dir):
-    train, dev = load_spider(demo_dir, "train"), load_spider(demo_dir, "dev")
+    train, dev = load_spider(demo_dir, "train").examples, load_spider(demo_dir, "dev").examples
     for ex in train + dev:
         conn = sqlite3.connect(f"file:{ex.db_path}?mode=ro", uri=True)
         assert conn.execute(ex.gold).fetchall(), ex.gold

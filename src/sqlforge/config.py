@@ -28,8 +28,9 @@ class DemoData:
 @dataclass
 class DataConfig:
     dataset: str = "demo"  # demo | spider | bird
-    source: str = ""  # folder with the dataset in its official layout (real datasets)
-    dev_split: str = "dev"
+    source: str = ""  # real datasets: folder, zip file or URL holding the official layout
+    sha256: str = ""  # pinned hash of the source (zip/download bytes, or folder tree); "" = report it
+    dev_split: str = "dev"  # dev | spider-dk | spider-syn | spider-realistic (Spider variants)
     demo: DemoData = field(default_factory=DemoData)
 
 
@@ -74,7 +75,10 @@ class PSGConfig:
 class PreprocessConfig:
     seed: int = 0
     sample_values: int = 2
+    descriptions: bool = True  # BIRD database_description/*.csv in the schema text
     max_schema_tokens: int = 1024
+    gold_timeout_s: float = 30.0  # train gold SQL slower than this (or failing) is dropped
+    workers: int = 2  # sandbox processes running gold SQL
     psg: PSGConfig = field(default_factory=PSGConfig)
 
 
@@ -192,6 +196,7 @@ class Params:
 
 CHOICES = {
     "data.dataset": {"demo", "spider", "bird"},
+    "data.dev_split": {"dev", "spider-dk", "spider-syn", "spider-realistic"},
     "engine.backend": {"transformers", "vllm"},
     "engine.dtype": {"auto", "float32", "bfloat16", "float16"},
     "preprocess.psg.mode": {"none", "random", "hard", "all_prefixes"},

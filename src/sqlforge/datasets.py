@@ -1,14 +1,20 @@
-"""Load datasets in their official on-disk layout into one normalized record.
+"""Load Spider, its dev variants, BIRD and the demo into one normalized record.
 
 Record (one per question, written by preprocess, read by every later stage):
-    id          stable id "<split>-<index>"
+    id          stable id "<split>-<index>" (index = position in the source files)
     db_id       database id
     db_path     path of the .sqlite file
     question    natural-language question
     evidence    BIRD external knowledge ("" for Spider)
     gold        gold SQL
-    difficulty  Spider hardness or BIRD difficulty
+    difficulty  Spider hardness (easy/medium/hard/extra) or BIRD difficulty
+                (simple/moderate/challenging; "unknown" in releases without it)
     split       source split ("train" or "dev")
+
+Layouts (see ../shared/reference §3): Spider and the demo keep every
+database under `database/` and one `tables.json`; BIRD has a folder per split
+(`train/`, `dev/` or `dev_<date>/`) with `<split>.json`, `<split>_tables.json`
+and `<split>_databases/`.
 """
 
 from __future__ import annotations
@@ -18,6 +24,20 @@ from pathlib import Path
 
 from sqlforge.difficulty import spider_hardness
 from sqlforge.io import InputError, read_json
+
+DATASETS = ("demo", "spider", "bird")
+
+# data.dev_split -> (file in the Spider folder, question field, where it comes from)
+SPIDER_DEV_SETS = {
+    "dev": ("dev.json", "question", "Spider itself"),
+    "spider-dk": ("Spider-DK.json", "question", "github.com/ygan/Spider-DK (Spider-DK.json)"),
+    "spider-syn": ("Spider-Syn/dev.json", "SpiderSynQuestion", "github.com/ygan/Spider-Syn (the Spider-Syn folder)"),
+    "spider-realistic": ("spider-realistic.json", "question", "the Spider-Realistic release (spider-realistic.json)"),
+}
+# train_others.json (questions over the extra databases) is used when present
+SPIDER_TRAIN_FILES = ("train_spider.json", "train_others.json")
+BIRD_DIFFICULTIES = {"simple", "moderate", "challenging"}
+SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 @dataclass
@@ -35,13 +55,19 @@ class Example:
         return asdict(self)
 
 
-SPIDER_FILES = {"train": ["train_spider.json"], "dev": ["dev.json"]}
+@dataclass
+class Split:
+    examples: list[Example]
+    tables: dict[str, dict]  # db_id -> tables.json entry
+    tables_path: Path
 
 
-def _require(record: dict, key: str, path: Path, index: int) -> str:
+def _text(record: dict, key: str, path: Path, index: int, required: bool = True) -> str:
     value = record.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise InputError(f"{path}: record {index} has no {key!r} (empty or missing)")
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise InputError(f"{path}: record {index} has no {key!r} (empty, missing or not a string)")
     return value.strip()
 
 
@@ -51,40 +77,127 @@ def load_tables(path: Path) -> dict[str, dict]:
         raise InputError(f"{path}: expected a list of database schemas")
     out = {}
     for i, entry in enumerate(tables):
-        if not isinstance(entry, dict) or "db_id" not in entry:
+        if not isinstance(entry, dict) or not isinstance(entry.get("db_id"), str):
             raise InputError(f"{path}: schema {i} has no 'db_id'")
+        for key in ("table_names_original", "column_names_original"):
+            if not isinstance(entry.get(key), list):
+                raise InputError(f"{path}: schema {i} ({entry['db_id']!r}) has no list {key!r}")
         out[entry["db_id"]] = entry
     return out
 
 
-def load_spider(root: str | Path, split: str) -> list[Example]:
-    """Spider layout: <root>/{train_spider.json,dev.json,tables.json,database/<db>/<db>.sqlite}."""
+def check_database(db_path: Path, where: str) -> None:
+    """A readable SQLite file, or an InputError that says which record needed it."""
+    if not db_path.is_file():
+        raise InputError(f"{where}: database file {db_path} is missing")
+    with db_path.open("rb") as f:
+        if f.read(16) != SQLITE_MAGIC:
+            raise InputError(f"{where}: {db_path} is not an SQLite database (bad header)")
+    from sqlforge.sqlexec import open_readonly  # import here: sqlexec is heavier than this module
+
+    try:
+        conn = open_readonly(db_path)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            conn.close()
+    except Exception as e:
+        raise InputError(f"{where}: {db_path} is corrupt: {e}") from None
+
+
+def _records(path: Path) -> list:
+    records = read_json(path)
+    if not isinstance(records, list):
+        raise InputError(f"{path}: expected a list of records")
+    return records
+
+
+class _Builder:
+    """Shared checks for every layout: known db_id, a readable database, stable ids."""
+
+    def __init__(self, split: str, tables: dict, db_dir: Path):
+        self.split, self.tables, self.db_dir = split, tables, db_dir
+        self.examples: list[Example] = []
+        self._checked: set[str] = set()
+        self._index = 0
+
+    def add(self, path: Path, i: int, record, question_key: str, gold_key: str, evidence: str,
+            difficulty: str | None) -> None:
+        if not isinstance(record, dict):
+            raise InputError(f"{path}: record {i} is not an object")
+        db_id = _text(record, "db_id", path, i)
+        if db_id not in self.tables:
+            raise InputError(f"{path}: record {i} names unknown db_id {db_id!r} (not in its tables file)")
+        db_path = self.db_dir / db_id / f"{db_id}.sqlite"
+        if db_id not in self._checked:
+            check_database(db_path, f"{path}: record {i} (db_id {db_id!r})")
+            self._checked.add(db_id)
+        gold = _text(record, gold_key, path, i)
+        self.examples.append(Example(
+            id=f"{self.split}-{self._index:05d}", db_id=db_id, db_path=str(db_path),
+            question=_text(record, question_key, path, i), evidence=evidence, gold=gold,
+            difficulty=difficulty or spider_hardness(gold), split=self.split))
+        self._index += 1
+
+
+def load_spider(root: str | Path, split: str, dev_split: str = "dev") -> Split:
+    """Spider layout (the demo uses it too); `dev_split` picks dev.json or a variant over the same DBs."""
     root = Path(root)
-    tables = load_tables(root / "tables.json")
-    examples: list[Example] = []
-    for name in SPIDER_FILES.get(split, [f"{split}.json"]):
-        path = root / name
-        records = read_json(path)
-        if not isinstance(records, list):
-            raise InputError(f"{path}: expected a list of records")
-        for i, record in enumerate(records):
-            if not isinstance(record, dict):
-                raise InputError(f"{path}: record {i} is not an object")
-            db_id = _require(record, "db_id", path, i)
-            if db_id not in tables:
-                raise InputError(f"{path}: record {i} names unknown db_id {db_id!r} (not in tables.json)")
-            db_path = root / "database" / db_id / f"{db_id}.sqlite"
-            if not db_path.is_file():
-                raise InputError(f"{path}: record {i}: database file {db_path} is missing")
-            gold = _require(record, "query", path, i)
-            examples.append(Example(
-                id=f"{split}-{len(examples):05d}",
-                db_id=db_id,
-                db_path=str(db_path),
-                question=_require(record, "question", path, i),
-                evidence="",
-                gold=gold,
-                difficulty=record.get("difficulty") or spider_hardness(gold),
-                split=split,
-            ))
-    return examples
+    tables_path = root / "tables.json"
+    builder = _Builder(split, load_tables(tables_path), root / "database")
+    if split == "train":
+        files = [(root / name, "question") for name in SPIDER_TRAIN_FILES
+                 if name == SPIDER_TRAIN_FILES[0] or (root / name).is_file()]
+    else:
+        if dev_split not in SPIDER_DEV_SETS:
+            raise InputError(f"params.yaml: data.dev_split={dev_split!r}: Spider dev sets are {sorted(SPIDER_DEV_SETS)}")
+        name, question_key, origin = SPIDER_DEV_SETS[dev_split]
+        if not (root / name).is_file():
+            raise InputError(f"{root / name}: missing; {dev_split} comes from {origin}: put the file at {name} "
+                             "inside the Spider folder (its databases are Spider's)")
+        files = [(root / name, question_key)]
+    for path, question_key in files:
+        for i, record in enumerate(_records(path)):
+            hardness = record.get("difficulty") if isinstance(record, dict) else None
+            builder.add(path, i, record, question_key, "query", "", hardness)
+    return Split(builder.examples, builder.tables, tables_path)
+
+
+def bird_split_dir(root: Path, split: str) -> Path:
+    """`train/`, `dev/`, or a dated release folder such as `dev_20240627/`."""
+    found = [p.parent for p in [root / split / f"{split}.json"] if p.is_file()]
+    found = found or sorted(p.parent for p in root.glob(f"{split}_*/{split}.json"))
+    if not found:
+        raise InputError(f"{root}: no BIRD {split} set: expected {split}/{split}.json (or {split}_<date>/)")
+    if len(found) > 1:
+        raise InputError(f"{root}: several BIRD {split} releases ({', '.join(p.name for p in found)}); keep one")
+    return found[0]
+
+
+def load_bird(root: str | Path, split: str) -> Split:
+    """BIRD layout; question_id and difficulty are optional (older releases lack them)."""
+    folder = bird_split_dir(Path(root), split)
+    tables_path = folder / f"{split}_tables.json"
+    builder = _Builder(split, load_tables(tables_path), folder / f"{split}_databases")
+    path = folder / f"{split}.json"
+    for i, record in enumerate(_records(path)):
+        difficulty = "unknown"
+        if isinstance(record, dict) and record.get("difficulty") is not None:
+            difficulty = str(record["difficulty"]).strip().lower()
+            if difficulty not in BIRD_DIFFICULTIES:
+                raise InputError(f"{path}: record {i} has difficulty {record['difficulty']!r}, "
+                                 f"expected one of {sorted(BIRD_DIFFICULTIES)}")
+        evidence = _text(record, "evidence", path, i, required=False) if isinstance(record, dict) else ""
+        builder.add(path, i, record, "question", "SQL", evidence, difficulty)
+    return Split(builder.examples, builder.tables, tables_path)
+
+
+def load_split(raw: str | Path, dataset: str, split: str, dev_split: str = "dev") -> Split:
+    if dataset == "bird":
+        if split == "dev" and dev_split != "dev":
+            raise InputError(f"params.yaml: data.dev_split={dev_split!r}: BIRD has one dev set ('dev')")
+        return load_bird(raw, split)
+    if dataset in ("spider", "demo"):
+        return load_spider(raw, split, dev_split)
+    raise InputError(f"params.yaml: data.dataset={dataset!r} must be one of {list(DATASETS)}")
+

@@ -1,19 +1,38 @@
 """Progressive SQL Generation (SQL-o1): prefix-augmented SFT examples.
 
 A PSG example puts a clause prefix of the gold SQL in the prompt's
-"incomplete SQL" slot; its target stays the full gold SQL.
+"incomplete SQL" slot; its target stays the full gold SQL. Cuts are made
+before top-level clause keywords found by sqlglot's tokenizer (never at
+position 0, see `sqlforge.clauses.prefixes`).
+
+Modes: `random` adds one random cut for a `ratio` of the examples,
+`all_prefixes` adds every cut for a `ratio` of them, `hard` adds one random
+cut for every hard example: one the base model gets wrong (its prediction
+fails or returns other rows) or whose gold touches at least `min_tables`
+tables.
 """
 
 from __future__ import annotations
 
 import random
 
+import sqlglot
+from sqlglot import exp
+
 from sqlforge.clauses import prefixes
+from sqlforge.evaluation import results_match
+
+WRONG, EXEC_ERROR, MANY_TABLES = "wrong", "exec_error", "many_tables"
 
 
-def psg_prefixes(gold: str, mode: str, ratio: float, rng: random.Random) -> list[str]:
+def psg_prefixes(gold: str, mode: str, ratio: float, rng: random.Random, hard: bool = False) -> list[str]:
     """Prefixes to add for one training example (empty list = plain example only)."""
-    if mode == "none" or rng.random() >= ratio:
+    if mode == "none":
+        return []
+    if mode == "hard":
+        if not hard:
+            return []
+    elif rng.random() >= ratio:
         return []
     cuts = prefixes(gold)
     if not cuts:
@@ -21,3 +40,32 @@ def psg_prefixes(gold: str, mode: str, ratio: float, rng: random.Random) -> list
     if mode == "all_prefixes":
         return cuts
     return [rng.choice(cuts)]
+
+
+def tables_touched(sql: str) -> int:
+    """Distinct tables a query reads (subqueries included); 0 when sqlglot cannot parse it."""
+    try:
+        tree = sqlglot.parse_one(sql, read="sqlite")
+    except Exception:
+        return 0
+    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    return len({t.name.lower() for t in tree.find_all(exp.Table) if t.name and t.name.lower() not in ctes})
+
+
+def hard_reasons(records: list[dict], predictions: list[str], executor, rules: str, min_tables: int) -> list[str]:
+    """Why each example is hard ("" = not hard). The base model's prediction is judged
+    against the gold here on purpose: this picks training data, never an answer."""
+    queries = [(r["db_path"], sql) for r, p in zip(records, predictions) for sql in (r["gold"], p)]
+    results = executor.execute_many(queries)
+    reasons = []
+    for i, rec in enumerate(records):
+        gold, pred = results[2 * i], results[2 * i + 1]
+        if not pred.ok:
+            reasons.append(EXEC_ERROR)
+        elif not gold.ok or not results_match(rules, rec["gold"], gold.rows, pred.rows):
+            reasons.append(WRONG)
+        elif tables_touched(rec["gold"]) >= min_tables:
+            reasons.append(MANY_TABLES)
+        else:
+            reasons.append("")
+    return reasons

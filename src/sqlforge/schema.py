@@ -3,17 +3,22 @@
 Column names and types come from tables.json (the names a dataset's gold SQL
 uses) with declared types read from the database; primary keys (composite
 ones too) and foreign keys are spelled out; each column may carry a few
-distinct sample values read from the database. Identifiers are quoted when
-they are not plain words (BIRD has names with spaces).
+distinct sample values read from the database, and BIRD's column and value
+descriptions (`database_description/<table>.csv`) when present. Identifiers
+are quoted when they are not plain words (BIRD has names with spaces).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import re
+from pathlib import Path
 from typing import Callable
 
 from sqlforge.sqlexec import open_readonly
 
+_SCAN_ROWS = 1000
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -28,8 +33,10 @@ def _pk_groups(entry: dict) -> list[list[int]]:
 def _sample_values(conn, table: str, column: str, k: int) -> list:
     if k <= 0:
         return []
-    sql = (f"SELECT DISTINCT {quote(column)} FROM {quote(table)} WHERE {quote(column)} IS NOT NULL "
-           f"ORDER BY rowid LIMIT {k}")
+    # distinct values among the first rows only: BIRD tables have millions of rows
+    col = quote(column)
+    sql = (f"SELECT DISTINCT {col} FROM (SELECT {col} FROM {quote(table)} WHERE {col} IS NOT NULL "
+           f"ORDER BY rowid LIMIT {_SCAN_ROWS}) LIMIT {k}")
     try:
         return [row[0] for row in conn.execute(sql).fetchall()]
     except Exception:  # views or WITHOUT ROWID tables: fall back to unordered
@@ -43,8 +50,53 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def schema_blocks(entry: dict, db_path: str, sample_values: int = 2) -> list[str]:
+def _decode(path: Path) -> str:
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:  # several BIRD description files are Latin-1
+        return raw.decode("latin-1")
+
+
+def _clean(text: str, limit: int) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def load_descriptions(db_dir: str | Path, limit: int = 120) -> dict[str, dict[str, str]]:
+    """BIRD `database_description/*.csv` as {table: {column: text}}, lower-cased names; {} when absent.
+
+    The text is the column description (or the expanded column name) and the
+    value description, trimmed to `limit` characters each.
+    """
+    folder = Path(db_dir) / "database_description"
+    out: dict[str, dict[str, str]] = {}
+    for path in sorted(folder.glob("*.csv")) if folder.is_dir() else []:
+        rows = list(csv.DictReader(io.StringIO(_decode(path))))
+        columns = {}
+        for row in rows:
+            row = {(k or "").strip().lower(): (v or "") for k, v in row.items()}
+            name = row.get("original_column_name", "").strip()
+            if not name:
+                continue
+            desc = _clean(row.get("column_description") or row.get("column_name", ""), limit)
+            values = _clean(row.get("value_description", ""), limit)
+            text = "; ".join(t for t in (desc, f"values: {values}" if values else "") if t)
+            if text:
+                columns[name.lower()] = text
+        out[path.stem.strip().lower()] = columns
+    return out
+
+
+def _comment(values: list, description: str) -> str:
+    parts = ([description] if description else []) + (["e.g. " + ", ".join(_fmt(v) for v in values)] if values else [])
+    return " /* " + " | ".join(p.replace("*/", "* /") for p in parts) + " */" if parts else ""
+
+
+def schema_blocks(entry: dict, db_path: str, sample_values: int = 2,
+                  descriptions: dict[str, dict[str, str]] | None = None) -> list[str]:
     """One CREATE TABLE statement per table."""
+    descriptions = descriptions or {}
     tables = entry["table_names_original"]
     columns = entry["column_names_original"]
     by_table: dict[int, list[int]] = {i: [] for i in range(len(tables))}
@@ -62,6 +114,7 @@ def schema_blocks(entry: dict, db_path: str, sample_values: int = 2) -> list[str
             declared = {row[1].lower(): (row[2] or "").upper() for row in
                         conn.execute(f"PRAGMA table_info({quote(table)})").fetchall()}
             lines = []
+            table_desc = descriptions.get(table.lower(), {})
             for idx in by_table[t_idx]:
                 name = columns[idx][1]
                 if name.lower() not in declared:
@@ -70,7 +123,7 @@ def schema_blocks(entry: dict, db_path: str, sample_values: int = 2) -> list[str
                 if idx in single_pk:
                     line += " PRIMARY KEY"
                 values = [] if idx in key_columns else _sample_values(conn, table, name, sample_values)
-                lines.append((line, " /* e.g. " + ", ".join(_fmt(v) for v in values) + " */" if values else ""))
+                lines.append((line, _comment(values, table_desc.get(name.lower(), ""))))
             for group in pk_groups:
                 if len(group) > 1 and columns[group[0]][0] == t_idx:
                     lines.append((f"  PRIMARY KEY ({', '.join(quote(columns[i][1]) for i in group)})", ""))
@@ -87,15 +140,18 @@ def schema_blocks(entry: dict, db_path: str, sample_values: int = 2) -> list[str
         conn.close()
 
 
-def serialize_schema(entry: dict, db_path: str, sample_values: int = 2) -> str:
-    return "\n".join(schema_blocks(entry, db_path, sample_values))
+def serialize_schema(entry: dict, db_path: str, sample_values: int = 2,
+                     descriptions: dict[str, dict[str, str]] | None = None) -> str:
+    return "\n".join(schema_blocks(entry, db_path, sample_values, descriptions))
 
 
 def fit_schema(entry: dict, db_path: str, sample_values: int, max_tokens: int,
-               count_tokens: Callable[[str], int]) -> str:
-    """Largest serialization under the token budget: fewer sample values first, then fewer tables."""
-    for k in range(sample_values, -1, -1):
-        blocks = schema_blocks(entry, db_path, k)
+               count_tokens: Callable[[str], int], descriptions: dict[str, dict[str, str]] | None = None) -> str:
+    """Largest serialization under the token budget: fewer sample values first, then no
+    descriptions, then fewer tables (the last ones, so the order stays deterministic)."""
+    attempts = [(k, descriptions) for k in range(sample_values, -1, -1)] + ([(0, None)] if descriptions else [])
+    for k, desc in attempts:
+        blocks = schema_blocks(entry, db_path, k, desc)
         if count_tokens("\n".join(blocks)) <= max_tokens:
             return "\n".join(blocks)
     while len(blocks) > 1 and count_tokens("\n".join(blocks)) > max_tokens:

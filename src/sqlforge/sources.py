@@ -1,0 +1,133 @@
+"""Get a dataset source (folder, zip file or URL) into a folder, verified by sha256.
+
+The pinned `data.sha256` is the identity of the source: it is a params
+dependency of `fetch`, so DVC re-runs fetch only when the pinned hash changes
+and restores an earlier result from its run-cache instead of extracting again.
+A folder's hash covers every file's relative path and content; a zip's or a
+download's is the hash of the archive bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import urllib.parse
+import urllib.request
+import zipfile
+from pathlib import Path
+
+from sqlforge.io import InputError
+
+_CHUNK = 1 << 20
+_JUNK = {"__MACOSX", ".DS_Store"}  # added by macOS zip tools; never part of a dataset
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not _JUNK & set(p.relative_to(folder).parts))
+
+
+def tree_sha256(path: Path) -> str:
+    """sha256 of a file, or of a folder's sorted "relative path, file sha256" lines."""
+    if path.is_file():
+        return file_sha256(path)
+    digest = hashlib.sha256()
+    for f in _files(path):
+        digest.update(f"{f.relative_to(path).as_posix()}\t{file_sha256(f)}\n".encode())
+    return digest.hexdigest()
+
+
+def is_url(source: str) -> bool:
+    return urllib.parse.urlparse(source).scheme in {"http", "https", "file"}
+
+
+def _download(url: str, dest: Path) -> None:
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, dest.open("wb") as f:
+            shutil.copyfileobj(response, f, _CHUNK)
+    except OSError as e:
+        raise InputError(f"params.yaml: data.source={url!r}: download failed: {e}") from None
+
+
+def _verify(source: str, actual: str, pinned: str) -> None:
+    if pinned and actual != pinned.lower():
+        raise InputError(f"{source}: sha256 is {actual}, but params.yaml pins data.sha256={pinned}; "
+                         "the file is corrupt or a different release")
+
+
+def _extract(archive: Path, out: Path) -> None:
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            bad = zf.testzip()
+            if bad is not None:
+                raise InputError(f"{archive}: member {bad} is corrupt (CRC mismatch)")
+            # ZipFile.extract drops absolute paths and '..' parts, so nothing lands outside `out`
+            for member in zf.infolist():
+                if not _JUNK & set(Path(member.filename).parts):
+                    zf.extract(member, out)
+    except zipfile.BadZipFile as e:
+        raise InputError(f"{archive}: not a valid zip file ({e})") from None
+
+
+def expand_nested_zips(root: Path) -> list[str]:
+    """BIRD ships `<split>_databases.zip` inside its split zip: extract each beside itself, once."""
+    done = []
+    for archive in sorted(root.rglob("*_databases.zip")):
+        target = archive.with_suffix("")
+        if not target.is_dir():
+            _extract(archive, archive.parent)
+            if not target.is_dir():
+                raise InputError(f"{archive}: expected it to hold the folder {target.name}/")
+        archive.unlink()
+        done.append(archive.relative_to(root).as_posix())
+    return done
+
+
+def materialize(source: str, pinned_sha256: str, out: Path, hint: str) -> str:
+    """Copy or extract `source` into the empty folder `out`; return the source's sha256.
+
+    `hint` says what to download and where to put it; it is part of the error
+    when the source is missing.
+    """
+    if not source:
+        raise InputError(f"params.yaml: data.source is empty: {hint}")
+    if is_url(source):
+        archive = out / ".download"
+        _download(source, archive)
+        actual = file_sha256(archive)
+        _verify(source, actual, pinned_sha256)
+        _extract(archive, out)
+        archive.unlink()
+        return actual
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise InputError(f"params.yaml: data.source={source!r} does not exist: {hint}")
+    actual = tree_sha256(path)
+    _verify(source, actual, pinned_sha256)
+    if path.is_dir():
+        for f in _files(path):
+            dest = out / f.relative_to(path)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(f, dest)
+    else:
+        _extract(path, out)
+    return actual
+
+
+def find_root(folder: Path, marker: str) -> Path:
+    """The folder holding `marker`: `folder` itself or a single wrapping folder (spider.zip has one)."""
+    if (folder / marker).exists():
+        return folder
+    found = sorted(p.parent for p in folder.glob(f"*/{marker}")) + sorted(p.parent for p in folder.glob(f"*/*/{marker}"))
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise InputError(f"{folder}: no {marker} found in the dataset source")
+    raise InputError(f"{folder}: several folders hold {marker}: {', '.join(str(p) for p in found)}; keep one")
