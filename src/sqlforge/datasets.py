@@ -82,27 +82,51 @@ def load_tables(path: Path) -> dict[str, dict]:
         for key in ("table_names_original", "column_names_original"):
             if not isinstance(entry.get(key), list):
                 raise InputError(f"{path}: schema {i} ({entry['db_id']!r}) has no list {key!r}")
+        for column in entry["column_names_original"]:
+            if not (isinstance(column, list) and len(column) == 2 and isinstance(column[0], int)
+                    and isinstance(column[1], str)):
+                raise InputError(f"{path}: schema {i} ({entry['db_id']!r}): column entry {column!r} "
+                                 "is not [table_index, name]")
         out[entry["db_id"]] = entry
     return out
 
 
-def check_database(db_path: Path, where: str) -> None:
-    """A readable SQLite file, or an InputError that says which record needed it."""
+def check_database(db_path: Path, where: str) -> dict[str, set[str]]:
+    """{table: {columns}} of a readable SQLite file, or an InputError that says which record needed it."""
     if not db_path.is_file():
         raise InputError(f"{where}: database file {db_path} is missing")
     with db_path.open("rb") as f:
         if f.read(16) != SQLITE_MAGIC:
             raise InputError(f"{where}: {db_path} is not an SQLite database (bad header)")
+    from sqlforge.schema import quote
     from sqlforge.sqlexec import open_readonly  # import here: sqlexec is heavier than this module
 
     try:
         conn = open_readonly(db_path)
         try:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return {table.lower(): {row[1].lower() for row in conn.execute(f"PRAGMA table_info({quote(table)})")}
+                    for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
         finally:
             conn.close()
     except Exception as e:
         raise InputError(f"{where}: {db_path} is corrupt: {e}") from None
+
+
+def check_schema(entry: dict, columns_in_db: dict[str, set[str]], tables_path: Path) -> None:
+    """Every table and column the tables file names exists in the database (gold SQL and prompts use them)."""
+    tables = entry["table_names_original"]
+    for t_idx, name in entry["column_names_original"]:
+        if t_idx < 0:
+            continue
+        if not 0 <= t_idx < len(tables):
+            raise InputError(f"{tables_path}: database {entry['db_id']!r}: column {name!r} has table index {t_idx}")
+        table = tables[t_idx]
+        if table.lower() not in columns_in_db:
+            raise InputError(f"{tables_path}: database {entry['db_id']!r}: table {table!r} is not in the database")
+        if name.lower() not in columns_in_db[table.lower()]:
+            raise InputError(f"{tables_path}: database {entry['db_id']!r}: column {table}.{name} "
+                             "is not in the database")
 
 
 def _records(path: Path) -> list:
@@ -115,8 +139,8 @@ def _records(path: Path) -> list:
 class _Builder:
     """Shared checks for every layout: known db_id, a readable database, stable ids."""
 
-    def __init__(self, split: str, tables: dict, db_dir: Path):
-        self.split, self.tables, self.db_dir = split, tables, db_dir
+    def __init__(self, split: str, tables: dict, db_dir: Path, tables_path: Path):
+        self.split, self.tables, self.db_dir, self.tables_path = split, tables, db_dir, tables_path
         self.examples: list[Example] = []
         self._checked: set[str] = set()
         self._index = 0
@@ -130,7 +154,8 @@ class _Builder:
             raise InputError(f"{path}: record {i} names unknown db_id {db_id!r} (not in its tables file)")
         db_path = self.db_dir / db_id / f"{db_id}.sqlite"
         if db_id not in self._checked:
-            check_database(db_path, f"{path}: record {i} (db_id {db_id!r})")
+            found = check_database(db_path, f"{path}: record {i} (db_id {db_id!r})")
+            check_schema(self.tables[db_id], found, self.tables_path)
             self._checked.add(db_id)
         gold = _text(record, gold_key, path, i)
         self.examples.append(Example(
@@ -144,7 +169,7 @@ def load_spider(root: str | Path, split: str, dev_split: str = "dev") -> Split:
     """Spider layout (the demo uses it too); `dev_split` picks dev.json or a variant over the same DBs."""
     root = Path(root)
     tables_path = root / "tables.json"
-    builder = _Builder(split, load_tables(tables_path), root / "database")
+    builder = _Builder(split, load_tables(tables_path), root / "database", tables_path)
     if split == "train":
         files = [(root / name, "question") for name in SPIDER_TRAIN_FILES
                  if name == SPIDER_TRAIN_FILES[0] or (root / name).is_file()]
@@ -178,7 +203,7 @@ def load_bird(root: str | Path, split: str) -> Split:
     """BIRD layout; question_id and difficulty are optional (older releases lack them)."""
     folder = bird_split_dir(Path(root), split)
     tables_path = folder / f"{split}_tables.json"
-    builder = _Builder(split, load_tables(tables_path), folder / f"{split}_databases")
+    builder = _Builder(split, load_tables(tables_path), folder / f"{split}_databases", tables_path)
     path = folder / f"{split}.json"
     for i, record in enumerate(_records(path)):
         difficulty = "unknown"

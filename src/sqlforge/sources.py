@@ -14,6 +14,7 @@ import shutil
 import urllib.parse
 import urllib.request
 import zipfile
+import zlib
 from pathlib import Path
 
 from sqlforge.io import InputError
@@ -72,7 +73,7 @@ def _extract(archive: Path, out: Path) -> None:
             for member in zf.infolist():
                 if not _JUNK & set(Path(member.filename).parts):
                     zf.extract(member, out)
-    except zipfile.BadZipFile as e:
+    except (zipfile.BadZipFile, zlib.error, EOFError) as e:  # a damaged member's stream fails in zlib
         raise InputError(f"{archive}: not a valid zip file ({e})") from None
 
 
