@@ -1,7 +1,9 @@
 """sft: supervised fine-tuning with trl's SFTTrainer (LoRA, QLoRA or full).
 
 Loss is on the SQL completion only: the data are prompt/completion chat
-pairs, which SFTTrainer masks to the completion.
+pairs, which SFTTrainer masks to the completion. With `sft.launcher` set,
+this script re-runs itself under `accelerate launch` (DDP or DeepSpeed ZeRO,
+configs/accelerate/) with `sft.num_processes` processes; rank 0 writes.
 """
 
 from __future__ import annotations
@@ -10,15 +12,18 @@ import argparse
 import hashlib
 import json
 import shutil
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
 from sqlforge.cli import console, run_stage, summary
 from sqlforge.config import load_params
 from sqlforge.io import atomic_path, read_jsonl, write_json
+from sqlforge.launch import is_launched, is_main_process, relaunch
 from sqlforge.models import model_fingerprint, resolve_model
 from sqlforge.sft import build_trainer, sft_dataset
-from sqlforge.training import canonical_adapter_config, check_qlora, last_logged, resumable_work_dir
+from sqlforge.training import (canonical_adapter_config, check_attention, check_qlora, device_kwargs, last_logged,
+                               resumable_work_dir)
 
 
 def main() -> None:
@@ -33,6 +38,11 @@ def main() -> None:
     cfg = load_params(args.params).sft
     if cfg.method == "qlora":
         check_qlora()  # before reading or loading anything
+    check_attention(cfg.attn_implementation)
+    device_kwargs(cfg.precision, cfg.gradient_checkpointing)
+    if cfg.launcher != "none" and not is_launched():
+        sys.exit(relaunch(cfg.launcher, cfg.num_processes, __file__, sys.argv[1:]))
+    main_process = is_main_process()
 
     records = read_jsonl(args.data)
     if cfg.max_examples > 0:
@@ -44,24 +54,36 @@ def main() -> None:
     work = Path(args.out).with_name(Path(args.out).name + "-work")
     inputs = [asdict(cfg), hashlib.sha256(Path(args.data).read_bytes()).hexdigest(),
               model_fingerprint(base) if Path(base).is_dir() else base]
-    checkpoint = resumable_work_dir(work, hashlib.sha256(json.dumps(inputs).encode()).hexdigest())
+    # rank 0 prepares the work folder; other ranks read the checkpoint after the barrier below
+    checkpoint = resumable_work_dir(work, hashlib.sha256(json.dumps(inputs).encode()).hexdigest()) \
+        if main_process else None
     if checkpoint:
         console.print(f"sft: resuming from {checkpoint}", soft_wrap=True)
-    trainer = build_trainer(cfg, dataset, base, work, live_dir=work / "live", resume=checkpoint is not None)
-    result = trainer.train(resume_from_checkpoint=checkpoint)
+    trainer = build_trainer(cfg, dataset, base, work, live_dir=work / "live" if main_process else None,
+                            resume=checkpoint is not None)
+    if trainer.args.world_size > 1:
+        from transformers.trainer_utils import get_last_checkpoint
 
-    # adapter (lora/qlora) or full model, with the tokenizer and its chat template
+        trainer.accelerator.wait_for_everyone()
+        checkpoint = checkpoint if main_process else get_last_checkpoint(str(work))
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    # every rank takes part in saving (DeepSpeed ZeRO-3 gathers sharded weights); rank 0 publishes
+    final = work / "final"
+    trainer.save_model(str(final))  # adapter (lora/qlora) or full model, with the tokenizer and chat template
+    if not main_process:
+        return
+    (final / "training_args.bin").unlink(missing_ok=True)  # run bookkeeping, not part of the model
+    canonical_adapter_config(final)
+    (final / "base_model.txt").write_text(base + "\n")
     with atomic_path(args.out, is_dir=True) as out:
-        trainer.model.save_pretrained(out)
-        trainer.processing_class.save_pretrained(out)
-        canonical_adapter_config(out)
-        (out / "base_model.txt").write_text(base + "\n")
+        shutil.copytree(final, out, dirs_exist_ok=True)
     with atomic_path(args.live, is_dir=True) as live:
         shutil.copytree(work / "live", live, dirs_exist_ok=True)
     shutil.rmtree(work, ignore_errors=True)
 
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     metrics = {"method": cfg.method, "examples": len(dataset), "steps": result.global_step,
+               "processes": trainer.args.world_size, "launcher": cfg.launcher,
                "train_loss": last_logged(trainer.state.log_history, "loss", result.training_loss),
                "mean_train_loss": result.training_loss, "trainable_parameters": trainable,
                "train_seconds": result.metrics.get("train_runtime")}

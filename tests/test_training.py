@@ -130,3 +130,55 @@ def test_killed_sft_resumes_from_its_last_checkpoint(tiny_model, demo_records, t
     for name in ours:
         torch.testing.assert_close(ours[name], theirs[name], rtol=0, atol=1e-5, msg=name)
     assert not (tmp_path / "resumed" / "sft-work").exists()
+
+
+def test_ddp_with_two_cpu_processes_over_gloo(tiny_model, demo_records, tmp_path):
+    """sft.launcher=ddp: the stage re-runs itself under `accelerate launch` with configs/accelerate/ddp.yaml."""
+    data = tmp_path / "sft.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in sft_records(demo_records["train"][:32])))
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"sft": {"epochs": 1.0, "batch_size": 8, "lora_r": 8, "lora_alpha": 16,
+                                              "launcher": "ddp", "num_processes": 2}}))
+    proc = run_stage("sft.py", "--params", params, "--data", data, "--base-model", tiny_model, "--out",
+                     tmp_path / "sft", "--live", tmp_path / "live", "--metrics", tmp_path / "sft.json")
+    metrics = json.loads((tmp_path / "sft.json").read_text())
+    # two ranks in one process group, each taking half of every global batch: 32 / (8 x 2) = 2 steps
+    assert metrics["processes"] == 2 and metrics["steps"] == 2, proc.stdout[-2000:]
+    assert (tmp_path / "sft" / "adapter_model.safetensors").is_file()
+    assert not (tmp_path / "sft" / "training_args.bin").exists() and not (tmp_path / "sft-work").exists()
+    from peft import PeftModel
+
+    trained = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model), tmp_path / "sft")
+    lora_b = [p for n, p in trained.named_parameters() if "lora_B" in n]
+    assert lora_b and all(p.abs().sum() > 0 for p in lora_b)  # lora_B starts at zero: training moved it
+
+
+@pytest.mark.parametrize("sft,message", [
+    ({"launcher": "deepspeed_zero3", "num_processes": 2}, "needs deepspeed: pip install 'sqlforge[gpu]'"),
+    ({"attn_implementation": "flash_attention_2"}, "flash_attention_2 needs a CUDA GPU"),
+    ({"precision": "fp16"}, "sft.precision=fp16 needs a CUDA GPU"),
+])
+def test_gpu_only_choices_stop_before_loading_on_cpu(tmp_path, sft, message):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"sft": sft}))
+    proc = subprocess.run([sys.executable, str(REPO / "stages" / "sft.py"), "--params", str(params), "--data",
+                           str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "out")], cwd=REPO,
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_kind_batches_are_one_kind_each_and_reseeded_by_epoch():
+    from sqlforge.sft import KindBatchSampler
+
+    kinds = ["plain"] * 45 + ["revision"] * 19
+    sampler = KindBatchSampler(kinds, batch_size=8, seed=0)
+    first = list(sampler)
+    assert sorted(first) == list(range(64)) and first == list(sampler)  # a permutation, same within an epoch
+    full = [first[i:i + 8] for i in range(0, 40 + 16, 8)]  # 5 plain + 2 revision full batches come first
+    assert all(len({kinds[i] for i in batch}) == 1 for batch in full)
+    assert sum(kinds[b[0]] == "revision" for b in full) == 2
+    sampler.set_epoch(1)
+    assert list(sampler) != first and sorted(sampler) == list(range(64))

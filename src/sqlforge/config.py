@@ -79,6 +79,7 @@ class PreprocessConfig:
     max_schema_tokens: int = 1024
     gold_timeout_s: float = 30.0  # train gold SQL slower than this (or failing) is dropped
     workers: int = 2  # sandbox processes running gold SQL
+    revision_ratio: float = 0.0  # share of train questions that also get a revision example (wrong SQL -> gold)
     psg: PSGConfig = field(default_factory=PSGConfig)
 
 
@@ -101,6 +102,13 @@ class SFTConfig:
     modules_to_save: list[str] = field(default_factory=lambda: ["embed_tokens", "lm_head"])
     max_examples: int = -1
     save_steps: int = 200  # checkpoint every N steps so a killed run resumes; 0 = never
+    packing: bool = False  # pack several short examples into one max_length row (trl)
+    sampling: str = "random"  # random | by_kind (revision examples batched together) | group_by_length
+    precision: str = "auto"  # auto (bf16 on a GPU that has it, else fp32) | fp32 | bf16 | fp16
+    gradient_checkpointing: str = "auto"  # auto (on for GPU) | on | off
+    attn_implementation: str = "auto"  # auto (transformers' default) | eager | sdpa | flash_attention_2
+    launcher: str = "none"  # none | ddp | deepspeed_zero2 | deepspeed_zero3 (accelerate launch)
+    num_processes: int = 1  # processes (GPUs) for the launcher
 
 
 @dataclass
@@ -201,6 +209,11 @@ CHOICES = {
     "engine.dtype": {"auto", "float32", "bfloat16", "float16"},
     "preprocess.psg.mode": {"none", "random", "hard", "all_prefixes"},
     "sft.method": {"lora", "qlora", "full"},
+    "sft.precision": {"auto", "fp32", "bf16", "fp16"},
+    "sft.sampling": {"random", "by_kind", "group_by_length"},
+    "sft.gradient_checkpointing": {"auto", "on", "off"},
+    "sft.attn_implementation": {"auto", "eager", "sdpa", "flash_attention_2"},
+    "sft.launcher": {"none", "ddp", "deepspeed_zero2", "deepspeed_zero3"},
     "mcts.selector": {"best_reward", "most_visited", "vote", "reward_model"},
     "validate.rules": {"auto", "spider", "bird"},
 }

@@ -11,19 +11,66 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl import SFTConfig, SFTTrainer
 
 from sqlforge.config import SFTConfig as SFTParams
-from sqlforge.device import default_device, resolve_dtype
-from sqlforge.training import check_qlora, device_kwargs, live_callback
+from sqlforge.training import check_attention, check_qlora, device_kwargs, live_callback, weights_dtype
 
 
 def sft_dataset(records: list[dict]) -> Dataset:
-    """Conversational prompt/completion pairs: SFTTrainer puts the loss on the completion (the SQL) only."""
-    return Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in records])
+    """Conversational prompt/completion pairs: SFTTrainer puts the loss on the completion (the SQL) only.
+    `kind` (plain or revision) lets `sampling: by_kind` batch the long revision prompts together."""
+    return Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"],
+                               "kind": "revision" if r.get("revision_of") else "plain"} for r in records])
+
+
+class KindBatchSampler(torch.utils.data.Sampler):
+    """Random batches that each hold one kind of example.
+
+    A revision prompt (schema + wrong SQL + feedback) is ~1.5x a plain one; in
+    random batches nearly every batch holds one and pads to its length. Here
+    batches are shuffled within and across kinds, seeded by (seed, epoch) so a
+    resumed run sees the same order. Partial batches come last, so every other
+    batch is exactly `batch_size` long (the DataLoader cuts batches by count).
+    """
+
+    def __init__(self, kinds: list[str], batch_size: int, seed: int):
+        self.kinds, self.batch_size, self.seed, self.epoch = kinds, batch_size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.kinds)
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        full, partial = [], []
+        for kind in sorted(set(self.kinds)):
+            idx = [i for i, k in enumerate(self.kinds) if k == kind]
+            idx = [idx[j] for j in torch.randperm(len(idx), generator=g).tolist()]
+            for start in range(0, len(idx), self.batch_size):
+                (full if len(idx) - start >= self.batch_size else partial).append(idx[start:start + self.batch_size])
+        order = torch.randperm(len(full), generator=g).tolist()
+        for b in order:
+            yield from full[b]
+        for batch in partial:
+            yield from batch
+
+
+class SQLSFTTrainer(SFTTrainer):
+    """SFTTrainer plus the `by_kind` sampling option."""
+
+    sampling = "random"
+
+    def _get_train_sampler(self, train_dataset=None):
+        if self.sampling != "by_kind":
+            return super()._get_train_sampler(train_dataset)
+        batch = self.args.per_device_train_batch_size * max(1, self.args.world_size)
+        return KindBatchSampler(list(self.train_dataset["kind"]), batch, self.args.seed)
 
 
 def load_policy(base: str, cfg: SFTParams):
     if cfg.method == "qlora":
         check_qlora()
-    kwargs: dict = {"dtype": resolve_dtype("auto", default_device())}
+    kwargs: dict = {"dtype": weights_dtype(cfg.precision), **check_attention(cfg.attn_implementation)}
     if cfg.method == "qlora":
         from transformers import BitsAndBytesConfig
 
@@ -50,7 +97,11 @@ def build_trainer(cfg: SFTParams, dataset: Dataset, base: str, work_dir: str | P
         learning_rate=cfg.learning_rate, lr_scheduler_type=cfg.lr_scheduler, warmup_steps=cfg.warmup_ratio,
         max_length=cfg.max_length, seed=cfg.seed, data_seed=cfg.seed, logging_steps=10,
         save_strategy="steps" if cfg.save_steps > 0 else "no", save_steps=max(1, cfg.save_steps), save_total_limit=1,
-        report_to="none", dataloader_num_workers=0, completion_only_loss=True, **device_kwargs())
+        report_to="none", dataloader_num_workers=0, completion_only_loss=True, packing=cfg.packing,
+        train_sampling_strategy="random" if cfg.sampling == "by_kind" else cfg.sampling,
+        ddp_find_unused_parameters=False, **device_kwargs(cfg.precision, cfg.gradient_checkpointing))
     callbacks = [live_callback(live_dir, resume=resume)] if live_dir else []
-    return SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                      peft_config=lora_config(cfg), callbacks=callbacks)
+    trainer = SQLSFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                            peft_config=lora_config(cfg), callbacks=callbacks)
+    trainer.sampling = cfg.sampling
+    return trainer

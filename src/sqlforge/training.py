@@ -12,11 +12,36 @@ import torch
 from sqlforge.io import InputError
 
 
-def device_kwargs() -> dict:
-    """TrainingArguments that pick CPU fp32 or GPU bf16 from the hardware, never from code edits."""
-    if torch.cuda.is_available():
-        return {"bf16": torch.cuda.is_bf16_supported(), "gradient_checkpointing": True}
-    return {"use_cpu": True, "bf16": False, "fp16": False, "gradient_checkpointing": False}
+def device_kwargs(precision: str = "auto", gradient_checkpointing: str = "auto") -> dict:
+    """TrainingArguments for CPU or GPU, from params ("auto" = detected from the hardware), never code edits."""
+    cuda = torch.cuda.is_available()
+    if precision == "auto":
+        precision = "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp32"
+    if precision == "fp16" and not cuda:
+        raise InputError("params.yaml: sft.precision=fp16 needs a CUDA GPU; use fp32 or bf16 on CPU")
+    checkpointing = cuda if gradient_checkpointing == "auto" else gradient_checkpointing == "on"
+    kwargs = {"bf16": precision == "bf16", "fp16": precision == "fp16", "activation_checkpointing": checkpointing}
+    return kwargs if cuda else {"use_cpu": True, **kwargs}
+
+
+def weights_dtype(precision: str) -> torch.dtype:
+    """dtype the model is loaded in: bf16 weights for bf16 training, fp32 otherwise (fp16 runs as AMP)."""
+    if precision == "auto":
+        return torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
+    return torch.bfloat16 if precision == "bf16" else torch.float32
+
+
+def check_attention(attn_implementation: str) -> dict:
+    """Model kwargs for the attention kernel; flash attention is checked before anything loads."""
+    if attn_implementation == "auto":
+        return {}
+    if attn_implementation == "flash_attention_2":
+        if not torch.cuda.is_available():
+            raise InputError("params.yaml: sft.attn_implementation=flash_attention_2 needs a CUDA GPU")
+        if importlib.util.find_spec("flash_attn") is None:
+            raise InputError("params.yaml: sft.attn_implementation=flash_attention_2 needs flash-attn: "
+                             "pip install flash-attn --no-build-isolation")
+    return {"attn_implementation": attn_implementation}
 
 
 def check_qlora() -> None:
