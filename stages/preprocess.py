@@ -2,7 +2,7 @@
 
 Writes data/prepared/{train,dev}.jsonl (one record per question, see
 sqlforge.datasets) and data/prepared/sft.jsonl (chat prompt + SQL
-completion, PSG prefix examples included). Train examples whose gold SQL
+completion, PSG prefix examples and revision examples included). Train examples whose gold SQL
 fails or times out are dropped and counted; dev is kept whole.
 """
 
@@ -25,6 +25,7 @@ from sqlforge.io import InputError, atomic_path, dump_jsonl, write_json
 from sqlforge.models import resolve_model
 from sqlforge.prompts import example_prompt, render, sql_messages
 from sqlforge.psg import hard_reasons, psg_prefixes
+from sqlforge.revision_data import revision_examples
 from sqlforge.schema import fit_schema, load_descriptions
 from sqlforge.sqlexec import Executor
 
@@ -92,17 +93,21 @@ def main() -> None:
                                    cfg.psg.min_tables)
             hard = [bool(r) for r in reasons]
             counts["psg_hard_by_reason"] = dict(sorted(Counter(r for r in reasons if r).items()))
+        revisions = revision_examples(records["train"], splits["train"].tables, executor, cfg.revision_ratio,
+                                      random.Random(f"{cfg.seed}:revision")) if cfg.revision_ratio > 0 else []
 
     # SFT examples: each train question once, plus its PSG prefix examples
     rng = random.Random(cfg.seed)
     sft = []
     for rec, is_hard in zip(records["train"], hard):
         for prefix in [""] + psg_prefixes(rec["gold"], cfg.psg.mode, cfg.psg.ratio, rng, is_hard):
-            sft.append({"id": rec["id"], "psg_prefix": prefix,
+            sft.append({"id": rec["id"], "psg_prefix": prefix, "revision_of": "",
                         "prompt": sql_messages(rec["schema"], rec["question"], rec["evidence"], prefix),
                         "completion": [{"role": "assistant", "content": rec["gold"]}]})
+    sft += revisions  # revision prompt (wrong SQL + execution feedback) -> gold: what tree-build asks for
     counts["sft_examples"] = len(sft)
     counts["psg_examples"] = sum(1 for s in sft if s["psg_prefix"])
+    counts["revision_examples"] = len(revisions)
     counts["psg_mode"] = cfg.psg.mode
 
     with atomic_path(args.out, is_dir=True) as out:
