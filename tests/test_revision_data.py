@@ -64,3 +64,12 @@ def test_revision_examples_are_wrong_queries_with_feedback(demo_records, demo_di
             assert f"Wrong SQL: {ex['revision_of']}" in user and "Execution feedback:" in user
             gold, wrong = executor.execute(rec["db_path"], rec["gold"]), executor.execute(rec["db_path"], ex["revision_of"])
             assert not (wrong.ok and bird_result_eq(gold.rows, wrong.rows))  # really wrong
+
+
+def test_unparseable_gold_is_skipped(demo_records, demo_dir):
+    from sqlforge.datasets import load_spider
+
+    record = {**demo_records["train"][0], "gold": "SELECT name FROM author WHERE name REGEXP_MYSTERY ("}
+    with Executor(timeout_s=5) as executor:
+        assert revision_examples([record], load_spider(demo_dir, "train").tables, executor, 1.0,
+                                 random.Random(0)) == []

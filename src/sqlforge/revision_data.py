@@ -155,7 +155,10 @@ def revision_examples(records: list[dict], tables: dict[str, dict], executor, ra
     drafts = []
     for rec in chosen:
         by_table = table_columns(tables[rec["db_id"]])
-        used = {t.name.lower() for t in sqlglot.parse_one(rec["gold"], read="sqlite").find_all(exp.Table)}
+        try:
+            used = {t.name.lower() for t in sqlglot.parse_one(rec["gold"], read="sqlite").find_all(exp.Table)}
+        except Exception:  # gold sqlglot cannot parse (it still runs in SQLite): no edit to make
+            continue
         columns = sorted({c for t in used for c in by_table.get(t, [])})
         wrong = mutate(rec["gold"], rng, columns)
         if wrong:
