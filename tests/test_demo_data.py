@@ -45,3 +45,11 @@ def test_generation_is_deterministic(tmp_path):
     generate_demo(tmp_path / "a", 3, 50, 10)
     generate_demo(tmp_path / "b", 3, 50, 10)
     assert digest(tmp_path / "a") == digest(tmp_path / "b")
+
+
+def test_a_quarter_of_dev_uses_a_phrasing_train_never_saw(tmp_path):
+    # a quota, not a coin flip: redrawing dev questions that collide with train texts used to
+    # push the unseen-phrasing share to one half
+    counts = generate_demo(tmp_path, 0, 300, 40)
+    assert counts["dev_unseen_phrasing"] == 0.25
+    assert counts["dev"] == 40

@@ -3,8 +3,11 @@
 Writes `train_spider.json`, `dev.json`, `tables.json` and
 `database/<db_id>/<db_id>.sqlite`, so the same loader reads the demo and the
 real Spider. Questions come from templated patterns with several phrasings;
-the last phrasing of every pattern is held out of train, so dev has unseen
-phrasings as well as unseen question texts.
+the last phrasing of every pattern is held out of train, and exactly a quarter
+of dev (`UNSEEN_PHRASING_FRACTION`) uses it, so dev has unseen phrasings as
+well as unseen question texts. The quarter is a quota, not a coin flip: dev
+questions in a seen phrasing often collide with train texts and are redrawn,
+which left to chance made half of dev unseen-phrasing.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from sqlforge.demo.patterns import PATTERNS, Example
 from sqlforge.demo.schemas import ADJECTIVES, DATABASES, FIRST_NAMES, LAST_NAMES, NOUNS, Database, Table
 from sqlforge.difficulty import spider_hardness
 from sqlforge.io import write_json
+
+UNSEEN_PHRASING_FRACTION = 0.25
 
 
 def _values(spec: tuple, n: int, rng: random.Random) -> list:
@@ -114,9 +119,11 @@ def _spider_record(ex: Example, db_id: str) -> dict:
     }
 
 
-def _sample_split(dbs, rng, count: int, held_out: bool, seen: set[str], conns) -> list[dict]:
-    """Draw `count` distinct examples; train (held_out=False) never uses a pattern's last phrasing."""
-    records, attempts = [], 0
+def _sample_split(dbs, rng, count: int, unseen_fraction: float, seen: set[str], conns) -> tuple[list[dict], int]:
+    """Draw `count` distinct examples, `round(count * unseen_fraction)` of them in a pattern's held-out last
+    phrasing (train: 0). Returns the records and how many use the held-out phrasing."""
+    unseen_quota = round(count * unseen_fraction)
+    records, unseen_used, attempts = [], 0, 0
     while len(records) < count:
         attempts += 1
         if attempts > count * 200:
@@ -127,7 +134,11 @@ def _sample_split(dbs, rng, count: int, held_out: bool, seen: set[str], conns) -
         if ex is None:
             continue
         n_phr = len(ex.phrasings)
-        choice = rng.randrange(n_phr) if held_out else rng.randrange(max(1, n_phr - 1))
+        unseen = False
+        if unseen_fraction > 0 and n_phr > 1:  # train draws stay exactly as they were without the quota
+            seen_left = (count - unseen_quota) - (len(records) - unseen_used)
+            unseen = unseen_used < unseen_quota and (seen_left <= 0 or rng.random() < unseen_fraction)
+        choice = n_phr - 1 if unseen else rng.randrange(max(1, n_phr - 1))
         ex = Example(ex.phrasings[choice:choice + 1], ex.sql)
         if ex.question in seen:
             continue
@@ -136,7 +147,8 @@ def _sample_split(dbs, rng, count: int, held_out: bool, seen: set[str], conns) -
             continue
         seen.add(ex.question)
         records.append(_spider_record(ex, db.db_id))
-    return records
+        unseen_used += unseen
+    return records, unseen_used
 
 
 def generate_demo(out_dir: str | Path, seed: int, train_questions: int, dev_questions: int) -> dict:
@@ -153,8 +165,8 @@ def generate_demo(out_dir: str | Path, seed: int, train_questions: int, dev_ques
         dbs.append((db, rows))
     try:
         seen: set[str] = set()
-        train = _sample_split(dbs, rng, train_questions, held_out=False, seen=seen, conns=conns)
-        dev = _sample_split(dbs, rng, dev_questions, held_out=True, seen=seen, conns=conns)
+        train, _ = _sample_split(dbs, rng, train_questions, 0.0, seen, conns)
+        dev, dev_unseen = _sample_split(dbs, rng, dev_questions, UNSEEN_PHRASING_FRACTION, seen, conns)
     finally:
         for conn in conns.values():
             conn.close()
@@ -166,5 +178,6 @@ def generate_demo(out_dir: str | Path, seed: int, train_questions: int, dev_ques
         "databases": len(DATABASES),
         "train": len(train),
         "dev": len(dev),
+        "dev_unseen_phrasing": dev_unseen / max(1, len(dev)),
         "dev_sql_also_in_train": sum(r["query"] in train_sql for r in dev) / max(1, len(dev)),
     }
