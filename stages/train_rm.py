@@ -33,13 +33,16 @@ def main() -> None:
     parser.add_argument("--live", default="metrics/rm_train")
     parser.add_argument("--metrics", default="metrics/train_rm.json")
     args = parser.parse_args()
-    cfg = load_params(args.params).rm
+    params = load_params(args.params)
+    cfg = params.rm
 
     # data: conversational prompt + one-message completions
     pairs = read_jsonl(args.pairs)
     if not pairs:
         raise InputError(f"{args.pairs}: no training pairs (tree-build found no revision pairs)")
-    dataset = Dataset.from_list([rm_record(p) for p in pairs])
+    # an unreachable node is one revision beyond the deepest tree level
+    unreachable = params.tree.max_depth + 1
+    dataset = Dataset.from_list([rm_record(p, cfg.margin_scale, unreachable) for p in pairs])
 
     # model
     base = args.sft_model if cfg.base == "sft" else cfg.base

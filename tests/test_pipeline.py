@@ -198,7 +198,8 @@ def test_rerun_is_up_to_date_and_rm_param_reruns_only_downstream(smoke_repo):
     assert stages_run(run(["dvc", "repro"], repo).stdout) == set()
 
     params = (repo / "params.yaml").read_text()
-    (repo / "params.yaml").write_text(params.replace("center_rewards_coefficient: 0.01",
-                                                     "center_rewards_coefficient: 0.02"))
-    # downstream of train-rm only: evaluate-rm and mcts-explore read the reward model, validate their outputs
+    assert "margin_scale: 0.0" in params
+    (repo / "params.yaml").write_text(params.replace("margin_scale: 0.0", "margin_scale: 0.5"))
+    # downstream of train-rm only: evaluate-rm and mcts-explore read the reward model, validate their outputs;
+    # the rerun trains with trl's margin column (the distance gap), so that path runs for real here
     assert stages_run(run(["dvc", "repro"], repo).stdout) == {"train-rm", "evaluate-rm", "mcts-explore", "validate"}

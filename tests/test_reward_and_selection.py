@@ -9,7 +9,7 @@ import pytest
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from sqlforge.prompts import example_prompt, sql_messages
-from sqlforge.reward import RewardScorer, calibration_bins, pairwise_report
+from sqlforge.reward import RewardScorer, calibration_bins, distance_gap, pairwise_report, rm_record
 from sqlforge.selection import best_of_n, majority_vote, select
 from sqlforge.sqlexec import ExecResult, Executor
 
@@ -20,6 +20,18 @@ def test_pairwise_report_on_a_known_set():
     report = pairwise_report(chosen=[2.0, 0.5, -1.0, 3.0], rejected=[1.0, 1.5, -2.0, 3.0])
     # margins 1, -1, 1, 0: a tie is not a win
     assert report == {"pairwise_accuracy": 0.5, "mean_margin": 0.25, "n_pairs": 4}
+
+
+def test_margin_from_the_distance_gap():
+    prompt = [{"role": "user", "content": "q"}]
+    fixable_vs_unreachable = {"prompt": prompt, "chosen": "A", "rejected": "B", "chosen_distance": 1,
+                              "rejected_distance": None}
+    correct_vs_one_off = {**fixable_vs_unreachable, "chosen_distance": 0, "rejected_distance": 1}
+    assert distance_gap(fixable_vs_unreachable, unreachable=3) == 2
+    assert distance_gap(correct_vs_one_off, unreachable=3) == 1
+    assert rm_record(fixable_vs_unreachable, margin_scale=0.5, unreachable=3)["margin"] == 1.0
+    plain = rm_record(correct_vs_one_off)  # margin_scale 0: plain Bradley-Terry, no margin column
+    assert "margin" not in plain and plain["chosen"] == [{"role": "assistant", "content": "A"}]
 
 
 def test_calibration_bins_are_equal_count_and_sorted():

@@ -150,6 +150,7 @@ class RMConfig:
     lora_alpha: int = 32
     lora_dropout: float = 0.05
     center_rewards_coefficient: float = 0.01
+    margin_scale: float = 0.0  # > 0: Bradley-Terry margin = scale * (rejected - chosen revision distance)
 
 
 @dataclass

@@ -18,10 +18,22 @@ def conversation(prompt: list[dict], sql: str) -> list[dict]:
     return list(prompt) + [{"role": "assistant", "content": sql}]
 
 
-def rm_record(pair: dict) -> dict:
-    """A pair in RewardTrainer's conversational form; rendered the same way `RewardScorer` renders."""
-    return {"prompt": pair["prompt"], "chosen": [{"role": "assistant", "content": pair["chosen"]}],
-            "rejected": [{"role": "assistant", "content": pair["rejected"]}]}
+def distance_gap(pair: dict, unreachable: int) -> int:
+    """How many revisions closer to a correct SQL the chosen side is; an unreachable side (distance
+    None, i.e. infinite) counts as `unreachable`."""
+    chosen, rejected = (unreachable if d is None else d for d in (pair["chosen_distance"], pair["rejected_distance"]))
+    return rejected - chosen
+
+
+def rm_record(pair: dict, margin_scale: float = 0.0, unreachable: int = 3) -> dict:
+    """A pair in RewardTrainer's conversational form; rendered the same way `RewardScorer` renders.
+    With `margin_scale` > 0 the pair carries trl's `margin` column: the loss then asks the chosen
+    reward to lead by more when the distance gap is larger."""
+    record = {"prompt": pair["prompt"], "chosen": [{"role": "assistant", "content": pair["chosen"]}],
+              "rejected": [{"role": "assistant", "content": pair["rejected"]}]}
+    if margin_scale > 0:
+        record["margin"] = margin_scale * distance_gap(pair, unreachable)
+    return record
 
 
 class RewardScorer:
