@@ -18,7 +18,7 @@ from sqlforge.mcts import MCTS, Search, candidates
 
 
 def run(engine: TransformersEngine, records: list[dict], params) -> tuple[list[list[str]], float, int]:
-    searches = [Search(rec, engine.tokenizer) for rec in records]
+    searches = [Search(rec, engine.tokenizer, params.mcts.prompt == "psg") for rec in records]
     calls = engine.calls
     start = time.perf_counter()
     MCTS(engine, engine.tokenizer, params.mcts, params.engine.max_new_tokens).run(searches)

@@ -50,7 +50,7 @@ def main() -> None:
     uses_rm = cfg.rm_weight != 0 or cfg.selector == "reward_model"
     reward_model = RewardScorer(args.rm) if uses_rm else None
     executor = Executor(timeout_s=cfg.timeout_s)
-    searches = [Search(rec, engine.tokenizer) for rec in records]
+    searches = [Search(rec, engine.tokenizer, cfg.prompt == "psg") for rec in records]
 
     def choose_all() -> list[tuple[list[dict], dict | None]]:
         """Each search's candidates, annotated with execution status (and RM score), and its choice."""

@@ -60,3 +60,16 @@ def test_real_search_without_gold(tiny_model, demo_records):
         for cand in candidates(search):
             assert cand["sql"] and cand["visits"] >= 0
     assert engine.calls > 0
+
+
+def test_prompt_modes_put_the_prefix_in_the_reply_and_psg_also_in_the_slot(tiny_model, demo_records):
+    engine = TransformersEngine(str(tiny_model), batch_size=16)
+    rec = demo_records["dev"][0]
+    prefix = "SELECT name FROM"
+    psg, continuation = Search(rec, engine.tokenizer), Search(rec, engine.tokenizer, prefix_in_prompt=False)
+    assert psg.prompt(prefix).endswith("assistant\n" + prefix)
+    assert continuation.prompt(prefix).endswith("assistant\n" + prefix)
+    # psg: SQL-o1's "incomplete SQL" slot holds the prefix; continuation: the plain inference prompt + prefix
+    assert psg.prompt(prefix).count(prefix) == 2
+    assert continuation.prompt(prefix) == continuation.base_prompt + prefix
+    assert psg.base_prompt == continuation.base_prompt

@@ -163,6 +163,7 @@ class MCTSConfig:
     w_exp: float = 100.0
     max_depth: int = 20
     temperature: float = 0.8
+    prompt: str = "psg"  # psg: prefix also in the "incomplete SQL" slot (SQL-o1) | continuation: reply only
     selector: str = "best_reward"  # best_reward | most_visited | vote | reward_model
     max_questions: int = -1
     timeout_s: float = 10.0
@@ -216,6 +217,7 @@ CHOICES = {
     "sft.attn_implementation": {"auto", "eager", "sdpa", "flash_attention_2"},
     "sft.launcher": {"none", "ddp", "deepspeed_zero2", "deepspeed_zero3"},
     "mcts.selector": {"best_reward", "most_visited", "vote", "reward_model"},
+    "mcts.prompt": {"psg", "continuation"},
     "validate.rules": {"auto", "spider", "bird"},
 }
 

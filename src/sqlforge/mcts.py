@@ -7,7 +7,7 @@ the greedy and `expand_n - 1` sampled completions of the prefix with the PSG pro
 next clause, dedupes and keeps the `top_k` by self-reward:
 
     intuition = min(99.99, 100 + sum log p(action | prompt, prefix))
-    goal      = 100 + log p(full SQL | prompt)   (terminal nodes, else 0)
+    goal      = 100 + log p(full SQL, then end of reply | prompt)   (terminal nodes, else 0)
     reward    = alpha * intuition + (1 - alpha) * goal
 
 Optional terminal signals (params, default off as in SQL-o1): `rm_weight` x the
@@ -75,15 +75,20 @@ def backup(path: list[Node]) -> None:
 class Search:
     """One question's tree."""
 
-    def __init__(self, record: dict, tokenizer):
+    def __init__(self, record: dict, tokenizer, prefix_in_prompt: bool = True):
         self.record = record
         self.tokenizer = tokenizer
+        self.prefix_in_prompt = prefix_in_prompt
         self.root = Node(prefix="")
         self.base_prompt = self.prompt("")
 
     def prompt(self, prefix: str) -> str:
+        """The reply always starts with the prefix. SQL-o1 (`mcts.prompt: psg`) also writes it into the
+        user message's "incomplete SQL" slot; `continuation` leaves that slot empty, so a node's greedy
+        continuation is exactly the policy's own greedy SQL."""
         rec = self.record
-        messages = sql_messages(rec["schema"], rec["question"], rec.get("evidence", ""), prefix)
+        slot = prefix if self.prefix_in_prompt else ""
+        messages = sql_messages(rec["schema"], rec["question"], rec.get("evidence", ""), slot)
         return render(self.tokenizer, messages) + prefix
 
     def terminals(self) -> list[Node]:
@@ -137,7 +142,10 @@ class MCTS:
         continuation = [(" " + c.action if n.prefix else c.action) for _, n, c in candidates]
         intuition = self.engine.score([se.prompt(n.prefix) for se, n, _ in candidates], continuation)
         terminal = [(se, c) for se, _, c in candidates if c.terminal]
-        goals = self.engine.score([se.base_prompt for se, _ in terminal], [c.prefix for _, c in terminal])
+        # a complete SQL's likelihood includes ending there: without the end token a truncated query
+        # ("... FROM t" where the policy wants "GROUP BY") would always outscore its own completion
+        end = self.tokenizer.eos_token or ""
+        goals = self.engine.score([se.base_prompt for se, _ in terminal], [c.prefix + end for _, c in terminal])
         goal_of = {id(c): 100.0 + g.total for (_, c), g in zip(terminal, goals)}
         extra = self._terminal_signals(terminal)
         for (_, node, child), score in zip(candidates, intuition):
