@@ -1,7 +1,9 @@
 """Batched transformers engine vs. a plain loop of model.generate, one prompt at a time.
 
 Prints JSON: tokens per second of each, their ratio, and whether the greedy
-outputs are identical. Needs the demo pipeline's outputs (models/merged,
+outputs are identical. Each side is timed `--repeats` times, interleaved, and
+the median run counts: the batched pass is about a second, so one timing of
+it swings by ±10% on a shared 2-core machine. Needs the demo pipeline's outputs (models/merged,
 data/prepared/dev.jsonl): run `dvc repro merge preprocess` first.
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 
 import torch
@@ -40,6 +43,7 @@ def main() -> None:
     parser.add_argument("--dev", default="data/prepared/dev.jsonl")
     parser.add_argument("--prompts", type=int, default=200)
     parser.add_argument("--max-new-tokens", type=int, default=72)
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each side; the median counts")
     parser.add_argument("--batch-size", type=int, default=load_params().engine.batch_size,
                         help="default: engine.batch_size in params.yaml")
     args = parser.parse_args()
@@ -50,16 +54,18 @@ def main() -> None:
     # warm both paths up (first-call allocations), then time them
     engine.generate(prompts[:4], n=1, max_new_tokens=8)
     plain_loop(engine, prompts[:2], 8)
-    engine.generated_tokens = 0
+    batched_runs, loop_runs = [], []
+    for _ in range(args.repeats):  # interleaved, so a slow spell of the machine hits both sides
+        engine.generated_tokens = 0
+        start = time.perf_counter()
+        batched = engine.generate(prompts, n=1, max_new_tokens=args.max_new_tokens)
+        batched_runs.append(time.perf_counter() - start)
+        batched_tokens = engine.generated_tokens
 
-    start = time.perf_counter()
-    batched = engine.generate(prompts, n=1, max_new_tokens=args.max_new_tokens)
-    batched_s = time.perf_counter() - start
-    batched_tokens = engine.generated_tokens
-
-    start = time.perf_counter()
-    loop_texts, loop_tokens = plain_loop(engine, prompts, args.max_new_tokens)
-    loop_s = time.perf_counter() - start
+        start = time.perf_counter()
+        loop_texts, loop_tokens = plain_loop(engine, prompts, args.max_new_tokens)
+        loop_runs.append(time.perf_counter() - start)
+    batched_s, loop_s = statistics.median(batched_runs), statistics.median(loop_runs)
 
     same = sum(b[0].text == t for b, t in zip(batched, loop_texts))
     print(json.dumps({
@@ -67,9 +73,13 @@ def main() -> None:
         "max_new_tokens": args.max_new_tokens,
         "batch_size": args.batch_size,
         "torch_threads": torch.get_num_threads(),
-        "batched": {"seconds": batched_s, "tokens": batched_tokens, "tokens_per_second": batched_tokens / batched_s},
-        "plain_loop": {"seconds": loop_s, "tokens": loop_tokens, "tokens_per_second": loop_tokens / loop_s},
+        "repeats": args.repeats,
+        "batched": {"seconds": batched_s, "tokens": batched_tokens, "tokens_per_second": batched_tokens / batched_s,
+                    "seconds_each_run": batched_runs},
+        "plain_loop": {"seconds": loop_s, "tokens": loop_tokens, "tokens_per_second": loop_tokens / loop_s,
+                       "seconds_each_run": loop_runs},
         "speedup": (batched_tokens / batched_s) / (loop_tokens / loop_s),
+        "speedup_each_run": [(batched_tokens / b) / (loop_tokens / l) for b, l in zip(batched_runs, loop_runs)],
         "identical_greedy_outputs": same == len(prompts),
         "identical_count": same,
     }, indent=2))
