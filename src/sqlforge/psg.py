@@ -42,14 +42,20 @@ def psg_prefixes(gold: str, mode: str, ratio: float, rng: random.Random, hard: b
     return [rng.choice(cuts)]
 
 
-def tables_touched(sql: str) -> int:
-    """Distinct tables a query reads (subqueries included); 0 when sqlglot cannot parse it."""
+def tables_read(sql: str) -> set[str] | None:
+    """Lower-case names of the tables a query reads (subqueries included, CTEs not); None when sqlglot
+    cannot parse it."""
     try:
         tree = sqlglot.parse_one(sql, read="sqlite")
     except Exception:
-        return 0
+        return None
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-    return len({t.name.lower() for t in tree.find_all(exp.Table) if t.name and t.name.lower() not in ctes})
+    return {t.name.lower() for t in tree.find_all(exp.Table) if t.name and t.name.lower() not in ctes}
+
+
+def tables_touched(sql: str) -> int:
+    """Distinct tables a query reads; 0 when sqlglot cannot parse it."""
+    return len(tables_read(sql) or ())
 
 
 def hard_reasons(records: list[dict], predictions: list[str], executor, rules: str, min_tables: int) -> list[str]:

@@ -20,6 +20,7 @@ from sqlglot import exp
 
 from sqlforge.evaluation import bird_result_eq
 from sqlforge.prompts import revision_messages
+from sqlforge.psg import tables_read
 from sqlforge.trees import feedback
 
 _FLIPS = {exp.GT: exp.LT, exp.LT: exp.GT, exp.GTE: exp.LTE, exp.LTE: exp.GTE, exp.EQ: exp.NEQ, exp.NEQ: exp.EQ}
@@ -155,9 +156,8 @@ def revision_examples(records: list[dict], tables: dict[str, dict], executor, ra
     drafts = []
     for rec in chosen:
         by_table = table_columns(tables[rec["db_id"]])
-        try:
-            used = {t.name.lower() for t in sqlglot.parse_one(rec["gold"], read="sqlite").find_all(exp.Table)}
-        except Exception:  # gold sqlglot cannot parse (it still runs in SQLite): no edit to make
+        used = tables_read(rec["gold"])
+        if used is None:  # gold sqlglot cannot parse (it still runs in SQLite): no edit to make
             continue
         columns = sorted({c for t in used for c in by_table.get(t, [])})
         wrong = mutate(rec["gold"], rng, columns)
