@@ -41,6 +41,32 @@ def test_every_trainable_parameter_changes_and_frozen_ones_do_not(tiny_model, de
     assert trainable > 0
 
 
+def test_completion_loss_equals_trl_fused_loss(tiny_model, demo_records, tmp_path):
+    """The CPU short path (completion positions only) gives trl's loss and gradients on a real batch."""
+    from sqlforge.sft import SFTTrainer, completion_loss
+
+    cfg = SFTConfig(max_steps=1, batch_size=8, lora_r=8, lora_alpha=16, modules_to_save=["lm_head"])
+    trainer = build_trainer(cfg, sft_dataset(sft_records(demo_records["train"][:8])), str(tiny_model),
+                            tmp_path / "work")
+    assert trainer._label_positions_only(trainer.model, {"attention_mask": None})
+    batch = next(iter(trainer.get_train_dataloader()))
+    assert (batch["labels"] == -100).float().mean() > 0.5  # prompts are masked: most positions carry no label
+    trainable = [p for p in trainer.model.parameters() if p.requires_grad]
+    trainer.model.train()
+    results = []
+    for loss_fn in (lambda: SFTTrainer.compute_loss(trainer, trainer.model, dict(batch)),
+                    lambda: completion_loss(trainer, trainer.model, dict(batch))):
+        trainer.model.zero_grad()
+        loss = loss_fn()
+        loss.backward()
+        results.append((loss.item(), [p.grad.clone() for p in trainable]))
+    (trl_loss, trl_grads), (our_loss, our_grads) = results
+    assert our_loss == pytest.approx(trl_loss, rel=1e-5)
+    for ours, theirs in zip(our_grads, trl_grads):
+        torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-6)
+    assert trainer._metrics["train"]["mean_token_accuracy"][-1] >= 0
+
+
 def run_stage(script, *args):
     proc = subprocess.run([sys.executable, str(REPO / "stages" / script), *map(str, args)], cwd=REPO,
                           capture_output=True, text=True)

@@ -56,9 +56,48 @@ class KindBatchSampler(torch.utils.data.Sampler):
 
 
 class SQLSFTTrainer(SFTTrainer):
-    """SFTTrainer plus the `by_kind` sampling option."""
+    """SFTTrainer plus the `by_kind` sampling option and a CPU loss that scores completion tokens only."""
 
     sampling = "random"
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if return_outputs or not self._label_positions_only(model, inputs):
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        return completion_loss(self, model, inputs, num_items_in_batch)
+
+    def _label_positions_only(self, model, inputs) -> bool:
+        """trl's fused LM head scores only label positions on GPUs (Triton); on CPU it projects every position,
+        prompt included: ~8x the demo's completion tokens and a third of an SFT step. One process (no DDP
+        wrapper to bypass), padded batches, and a plain LM head (no softcap or logit scale) take the short path."""
+        config = self.accelerator.unwrap_model(model).config.get_text_config()
+        return (not torch.cuda.is_available() and self.args.world_size == 1 and "attention_mask" in inputs
+                and getattr(config, "final_logit_softcapping", None) is None
+                and getattr(config, "logit_scale", None) in (None, 1.0) and not self.aux_loss_enabled)
+
+
+def completion_loss(trainer: SFTTrainer, model, inputs: dict, num_items_in_batch=None) -> torch.Tensor:
+    """Mean NLL of the completion tokens (trl's loss), projecting only their hidden states through the LM head;
+    logs trl's entropy and mean_token_accuracy from the same logits."""
+    causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
+    backbone = getattr(causal_lm, causal_lm.base_model_prefix)
+    labels = inputs["labels"][:, 1:]
+    mask = labels != -100
+    hidden = backbone(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                      use_cache=False).last_hidden_state[:, :-1][mask]
+    logits = causal_lm.get_output_embeddings()(hidden).float()
+    targets = labels[mask]
+    n_items = mask.sum().clamp(min=1) if num_items_in_batch is None else num_items_in_batch
+    loss = torch.nn.functional.cross_entropy(logits, targets, reduction="sum") / n_items
+    with torch.no_grad():
+        log_p = logits.log_softmax(-1)
+        n = max(1, targets.numel())
+        metrics = trainer._metrics["train" if model.training else "eval"]
+        metrics["entropy"].append(-(log_p.exp() * log_p).sum(-1).sum().item() / n)
+        metrics["mean_token_accuracy"].append((logits.argmax(-1) == targets).sum().item() / n)
+    if model.training:
+        trainer._total_train_tokens += int(inputs["attention_mask"].sum().item())
+        metrics["num_tokens"] = [trainer._total_train_tokens]
+    return loss
 
     def _get_train_sampler(self, train_dataset=None):
         if self.sampling != "by_kind":
