@@ -1,7 +1,8 @@
 """evaluate-rm: what the reward model is worth.
 
 1. Held-out pairs (questions never seen in training): pairwise accuracy and
-   mean margin, overall and per pair kind.
+   mean margin, overall and per pair kind; and the same for the SFT policy's
+   own log-probability, the no-training reference the reward model must beat.
 2. What users care about, on the dev candidates (greedy + N samples): execution
    accuracy of greedy, majority vote over execution results, best-of-N by the
    reward model, and pass@N, which uses the gold and is labelled oracle.
@@ -15,10 +16,11 @@ import json
 
 from sqlforge.cli import run_stage, summary
 from sqlforge.config import load_params
+from sqlforge.engine.hf import TransformersEngine
 from sqlforge.evaluation import judging, verdicts
 from sqlforge.io import atomic_path, dump_jsonl, read_jsonl, write_json
 from sqlforge.prompts import sql_messages
-from sqlforge.reward import RewardScorer, calibration_bins, pairwise_report
+from sqlforge.reward import RewardScorer, calibration_bins, pairwise_report, policy_logprob_scores
 from sqlforge.selection import regroup, select
 from sqlforge.sqlexec import Executor
 
@@ -30,23 +32,32 @@ def main() -> None:
     parser.add_argument("--dev", default="data/prepared/dev.jsonl")
     parser.add_argument("--candidates", default="data/candidates/dev.jsonl")
     parser.add_argument("--rm", default="models/rm")
+    parser.add_argument("--policy", default="models/merged")
     parser.add_argument("--out", default="data/rm_eval")
     parser.add_argument("--plots", default="metrics/rm_eval")
     parser.add_argument("--metrics", default="metrics/rm.json")
     args = parser.parse_args()
     params = load_params(args.params)
     rules, timeout, keep_distinct = judging(params)
+    pairs = read_jsonl(args.pairs)
+
+    # 0. reference: the policy's log-prob ranks the held-out pairs with no reward training at all
+    policy = TransformersEngine(args.policy, batch_size=params.engine.batch_size, dtype=params.engine.dtype)
+    prompts = [p["prompt"] for p in pairs]
+    reference = pairwise_report(policy_logprob_scores(policy, prompts, [p["chosen"] for p in pairs]),
+                                policy_logprob_scores(policy, prompts, [p["rejected"] for p in pairs]))
+    del policy
     scorer = RewardScorer(args.rm)
 
     # 1. held-out pairs
-    pairs = read_jsonl(args.pairs)
-    chosen = scorer.score([p["prompt"] for p in pairs], [p["chosen"] for p in pairs])
-    rejected = scorer.score([p["prompt"] for p in pairs], [p["rejected"] for p in pairs])
+    chosen = scorer.score(prompts, [p["chosen"] for p in pairs])
+    rejected = scorer.score(prompts, [p["rejected"] for p in pairs])
     metrics = pairwise_report(chosen, rejected)
     metrics["by_kind"] = {}
     for kind in sorted({p["kind"] for p in pairs}):
         idx = [i for i, p in enumerate(pairs) if p["kind"] == kind]
         metrics["by_kind"][kind] = pairwise_report([chosen[i] for i in idx], [rejected[i] for i in idx])
+    metrics["reference_policy_logprob"] = reference
 
     # 2. dev candidates: scores, execution, the selectors' picks, then verdicts
     records = {r["id"]: r for r in read_jsonl(args.dev)}
@@ -78,6 +89,7 @@ def main() -> None:
         (plots / "calibration.json").write_text(json.dumps(calibration_bins(scores, correct), indent=1))
     write_json(args.metrics, metrics)
     summary("evaluate-rm", {"pairwise_accuracy": metrics["pairwise_accuracy"], "n_pairs": metrics["n_pairs"],
+                            "reference_policy_logprob_accuracy": reference["pairwise_accuracy"],
                             **selectors})
 
 

@@ -87,7 +87,8 @@ def test_full_pipeline_artifacts_and_metrics(smoke_repo):
                                                                  ("greedy", "majority_vote", "best_of_n_rm"))
     assert set(metrics["validate"]["mcts_ex_by_iterations"]) == {"1", "2"}
     assert metrics["validate"]["rules"]["name"] == "spider" and metrics["validate"]["dataset"]["name"] == "demo"
-    assert set(metrics["rm"]) >= {"pairwise_accuracy", "mean_margin", "n_pairs", "candidates"}
+    assert set(metrics["rm"]) >= {"pairwise_accuracy", "mean_margin", "n_pairs", "candidates",
+                                  "reference_policy_logprob"}
     assert metrics["rm"]["candidates"]["greedy_ex"] == metrics["validate"]["greedy"]["ex"]
     assert set(metrics["trees"]) >= {"questions", "solved_at_root", "solved_by_revision", "unsolved", "pairs"}
     assert metrics["trees"]["questions"] == 40 and sum(metrics["trees"]["pairs"].values()) > 0

@@ -9,7 +9,8 @@ import pytest
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from sqlforge.prompts import example_prompt, sql_messages
-from sqlforge.reward import RewardScorer, calibration_bins, distance_gap, pairwise_report, rm_record
+from sqlforge.reward import (RewardScorer, calibration_bins, distance_gap, pairwise_report, policy_logprob_scores,
+                             rm_record)
 from sqlforge.selection import best_of_n, majority_vote, select
 from sqlforge.sqlexec import ExecResult, Executor
 
@@ -32,6 +33,33 @@ def test_margin_from_the_distance_gap():
     assert rm_record(fixable_vs_unreachable, margin_scale=0.5, unreachable=3)["margin"] == 1.0
     plain = rm_record(correct_vs_one_off)  # margin_scale 0: plain Bradley-Terry, no margin column
     assert "margin" not in plain and plain["chosen"] == [{"role": "assistant", "content": "A"}]
+
+
+def test_policy_logprob_reference_is_the_models_own_sequence_log_prob(tiny_model, demo_records):
+    """evaluate-rm's no-training reference: log p(SQL | chat prompt) through the engine (shared-prefix
+    cache, batching) equals the sum of token log-probs from one plain forward pass per pair."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from sqlforge.engine.hf import TransformersEngine
+    from sqlforge.prompts import render
+
+    records = demo_records["dev"][:4]
+    prompts = [sql_messages(r["schema"], r["question"], r["evidence"]) for r in records]
+    sqls = [r["gold"] for r in records]
+    engine = TransformersEngine(str(tiny_model), batch_size=3)
+    scores = policy_logprob_scores(engine, prompts, sqls)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model).eval()
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    for messages, sql, score in zip(prompts, sqls, scores):
+        prompt_ids = tok(render(tok, messages), add_special_tokens=False)["input_ids"]
+        sql_ids = tok(sql, add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            logits = model(torch.tensor([prompt_ids + sql_ids])).logits[0].float()
+        logp = torch.log_softmax(logits[len(prompt_ids) - 1:-1], dim=-1)
+        expected = logp.gather(-1, torch.tensor(sql_ids).unsqueeze(-1)).sum().item()
+        assert score == pytest.approx(expected, rel=1e-4, abs=1e-3)
+    assert len(set(scores)) == len(scores)  # different SQLs, different log-probs: not a constant
 
 
 def test_calibration_bins_are_equal_count_and_sorted():

@@ -58,6 +58,14 @@ class RewardScorer:
         return scores
 
 
+def policy_logprob_scores(engine, prompts: Sequence[list[dict]], sqls: Sequence[str]) -> list[float]:
+    """The policy's own log p(SQL | prompt): a reward that needs no training, which a trained reward
+    model has to beat to be worth its stage. Rendered as generation sees the prompt."""
+    from sqlforge.prompts import render
+
+    return [s.total for s in engine.score([render(engine.tokenizer, p) for p in prompts], list(sqls))]
+
+
 def pairwise_report(chosen: list[float], rejected: list[float]) -> dict:
     n = len(chosen)
     margins = [c - r for c, r in zip(chosen, rejected)]
