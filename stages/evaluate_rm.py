@@ -42,6 +42,7 @@ def main() -> None:
     pairs = read_jsonl(args.pairs)
 
     # 0. reference: the policy's log-prob ranks the held-out pairs with no reward training at all
+    # (transformers even on GPU: a few hundred forward passes, and no vLLM instance holding the memory the RM needs)
     policy = TransformersEngine(args.policy, batch_size=params.engine.batch_size, dtype=params.engine.dtype)
     prompts = [p["prompt"] for p in pairs]
     reference = pairwise_report(policy_logprob_scores(policy, prompts, [p["chosen"] for p in pairs]),

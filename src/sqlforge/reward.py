@@ -12,6 +12,7 @@ from typing import Sequence
 import torch
 
 from sqlforge.device import default_device
+from sqlforge.prompts import render
 
 
 def conversation(prompt: list[dict], sql: str) -> list[dict]:
@@ -61,8 +62,6 @@ class RewardScorer:
 def policy_logprob_scores(engine, prompts: Sequence[list[dict]], sqls: Sequence[str]) -> list[float]:
     """The policy's own log p(SQL | prompt): a reward that needs no training, which a trained reward
     model has to beat to be worth its stage. Rendered as generation sees the prompt."""
-    from sqlforge.prompts import render
-
     return [s.total for s in engine.score([render(engine.tokenizer, p) for p in prompts], list(sqls))]
 
 
