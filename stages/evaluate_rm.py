@@ -1,8 +1,9 @@
 """evaluate-rm: what the reward model is worth.
 
 1. Held-out pairs (questions never seen in training): pairwise accuracy and
-   mean margin, overall and per pair kind; and the same for the SFT policy's
-   own log-probability, the no-training reference the reward model must beat.
+   mean margin, overall, per pair kind, and per group (a correct SQL against a
+   wrong one, or two wrong ones); and the same for the SFT policy's own
+   log-probability, the no-training reference the reward model must beat.
 2. What users care about, on the dev candidates (greedy + N samples): execution
    accuracy of greedy, majority vote over execution results, best-of-N by the
    reward model, and pass@N, which uses the gold and is labelled oracle.
@@ -20,7 +21,8 @@ from sqlforge.engine.hf import TransformersEngine
 from sqlforge.evaluation import judging, verdicts
 from sqlforge.io import atomic_path, dump_jsonl, read_jsonl, write_json
 from sqlforge.prompts import sql_messages
-from sqlforge.reward import RewardScorer, calibration_bins, pairwise_report, policy_logprob_scores
+from sqlforge.reward import (RewardScorer, calibration_bins, grouped_reports, pair_group, pairwise_report,
+                             policy_logprob_scores)
 from sqlforge.selection import regroup, select
 from sqlforge.sqlexec import Executor
 
@@ -45,8 +47,11 @@ def main() -> None:
     # (transformers even on GPU: a few hundred forward passes, and no vLLM instance holding the memory the RM needs)
     policy = TransformersEngine(args.policy, batch_size=params.engine.batch_size, dtype=params.engine.dtype)
     prompts = [p["prompt"] for p in pairs]
-    reference = pairwise_report(policy_logprob_scores(policy, prompts, [p["chosen"] for p in pairs]),
-                                policy_logprob_scores(policy, prompts, [p["rejected"] for p in pairs]))
+    groups = [pair_group(p) for p in pairs]
+    ref_chosen = policy_logprob_scores(policy, prompts, [p["chosen"] for p in pairs])
+    ref_rejected = policy_logprob_scores(policy, prompts, [p["rejected"] for p in pairs])
+    reference = {**pairwise_report(ref_chosen, ref_rejected),
+                 "by_group": grouped_reports(groups, ref_chosen, ref_rejected)}
     del policy
     scorer = RewardScorer(args.rm)
 
@@ -54,10 +59,9 @@ def main() -> None:
     chosen = scorer.score(prompts, [p["chosen"] for p in pairs])
     rejected = scorer.score(prompts, [p["rejected"] for p in pairs])
     metrics = pairwise_report(chosen, rejected)
-    metrics["by_kind"] = {}
-    for kind in sorted({p["kind"] for p in pairs}):
-        idx = [i for i, p in enumerate(pairs) if p["kind"] == kind]
-        metrics["by_kind"][kind] = pairwise_report([chosen[i] for i in idx], [rejected[i] for i in idx])
+    metrics["by_kind"] = grouped_reports([p["kind"] for p in pairs], chosen, rejected)
+    # a correct SQL against a wrong one, or two wrong SQLs ordered by revision distance alone
+    metrics["by_group"] = grouped_reports(groups, chosen, rejected)
     metrics["reference_policy_logprob"] = reference
 
     # 2. dev candidates: scores, execution, the selectors' picks, then verdicts

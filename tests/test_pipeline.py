@@ -90,6 +90,8 @@ def test_full_pipeline_artifacts_and_metrics(smoke_repo):
     assert set(metrics["rm"]) >= {"pairwise_accuracy", "mean_margin", "n_pairs", "candidates",
                                   "reference_policy_logprob"}
     assert metrics["rm"]["candidates"]["greedy_ex"] == metrics["validate"]["greedy"]["ex"]
+    for report in (metrics["rm"], metrics["rm"]["reference_policy_logprob"]):
+        assert sum(g["n_pairs"] for g in report["by_group"].values()) == report["n_pairs"]
     assert set(metrics["trees"]) >= {"questions", "solved_at_root", "solved_by_revision", "unsolved", "pairs"}
     assert metrics["trees"]["questions"] == 40 and sum(metrics["trees"]["pairs"].values()) > 0
     assert metrics["sft"]["steps"] == 300 and metrics["sft"]["train_loss"] > 0

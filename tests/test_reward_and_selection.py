@@ -9,8 +9,8 @@ import pytest
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from sqlforge.prompts import example_prompt, sql_messages
-from sqlforge.reward import (RewardScorer, calibration_bins, distance_gap, pairwise_report, policy_logprob_scores,
-                             rm_record)
+from sqlforge.reward import (RewardScorer, calibration_bins, distance_gap, grouped_reports, pair_group, pairwise_report,
+                             policy_logprob_scores, rm_record)
 from sqlforge.selection import best_of_n, majority_vote, select
 from sqlforge.sqlexec import ExecResult, Executor
 
@@ -21,6 +21,16 @@ def test_pairwise_report_on_a_known_set():
     report = pairwise_report(chosen=[2.0, 0.5, -1.0, 3.0], rejected=[1.0, 1.5, -2.0, 3.0])
     # margins 1, -1, 1, 0: a tie is not a win
     assert report == {"pairwise_accuracy": 0.5, "mean_margin": 0.25, "n_pairs": 4}
+
+
+def test_grouped_reports_split_correct_against_wrong_from_two_wrong_sides():
+    pairs = [{"chosen_distance": 0, "rejected_distance": None}, {"chosen_distance": 1, "rejected_distance": 2},
+             {"chosen_distance": 0, "rejected_distance": 1}, {"chosen_distance": 2, "rejected_distance": None}]
+    groups = [pair_group(p) for p in pairs]
+    assert groups == ["chosen_correct", "both_wrong", "chosen_correct", "both_wrong"]
+    report = grouped_reports(groups, chosen=[1.0, 0.0, 2.0, 5.0], rejected=[0.0, 1.0, 1.0, 1.0])
+    assert report == {"both_wrong": {"pairwise_accuracy": 0.5, "mean_margin": 1.5, "n_pairs": 2},
+                      "chosen_correct": {"pairwise_accuracy": 1.0, "mean_margin": 1.0, "n_pairs": 2}}
 
 
 def test_margin_from_the_distance_gap():
