@@ -3,8 +3,10 @@
 Predictors, all fair: `greedy` (the SFT model's greedy SQL), `majority_vote`
 (largest group of identical execution results among greedy + N samples),
 `best_of_n_rm` (the reward model's top candidate) and `mcts_<selector>`
-(mcts-explore's choice, on the questions it searched). `oracle_pass_at_n`
-(any candidate right) uses the gold and is an upper bound, not a predictor.
+(mcts-explore's choice, on the questions it searched), plus every other
+MCTS selector on the same candidates (`mcts_ex_by_selector`). `oracle_pass_at_n`
+(any candidate right) and `oracle_mcts_any_candidate` (any SQL the search
+found right) use the gold and are upper bounds, not predictors.
 For Spider rules each predictor also gets exact-set-match (`em`).
 Verdicts are computed after the predictions are fixed. Predictions are also written in
 the official formats (Spider: one SQL per line in question order, plus
@@ -20,10 +22,11 @@ import hashlib
 from pathlib import Path
 
 from sqlforge.cli import progress, run_stage, summary
-from sqlforge.config import load_params
+from sqlforge.config import CHOICES, load_params
 from sqlforge.evaluation import accuracy_report, judging, verdicts
 from sqlforge.exact_match import exact_match
 from sqlforge.io import InputError, atomic_path, dump_jsonl, read_jsonl, write_json
+from sqlforge.mcts import choose
 from sqlforge.selection import regroup, select
 from sqlforge.sqlexec import Executor
 
@@ -108,6 +111,24 @@ def main() -> None:
                   for rec, group in zip(records, regroup(judged, sizes))]
         metrics["oracle_pass_at_n"] = {**accuracy_report(records, oracle),
                                        "n": len(flat) // max(1, len(records))}
+        # every gold-free selector on the same MCTS candidates (choices made before any verdict), and,
+        # under an oracle name, whether any candidate MCTS found is right: the ceiling of all selectors
+        mcts_cands = [mcts[r["id"]]["candidates"] for r in on_mcts]
+        scored = all(c["rm_score"] is not None for cands_ in mcts_cands for c in cands_)
+        metrics["mcts_ex_by_selector"] = {}
+        for selector in sorted(CHOICES["mcts.selector"]):
+            if selector == "reward_model" and not scored:  # RM scores exist only when mcts-explore loaded the RM
+                continue
+            chosen = [choose(cands_, selector) for cands_ in mcts_cands]
+            metrics["mcts_ex_by_selector"][selector] = accuracy_report(on_mcts, verdicts(
+                on_mcts, [c["sql"] if c else "" for c in chosen], rules, executor, keep_distinct=keep_distinct))["ex"]
+        flat_mcts = [(rec, c["sql"]) for rec, cands_ in zip(on_mcts, mcts_cands) for c in cands_]
+        judged_mcts = verdicts([r for r, _ in flat_mcts], [sql for _, sql in flat_mcts], rules, executor,
+                               keep_distinct=keep_distinct)
+        found = [{"id": rec["id"], "correct": any(v["correct"] for v in group)}
+                 for rec, group in zip(on_mcts, regroup(judged_mcts, [len(c) for c in mcts_cands]))]
+        metrics["oracle_mcts_any_candidate"] = {**accuracy_report(on_mcts, found),
+                                                "mean_candidates": len(flat_mcts) / max(1, len(on_mcts))}
         # anytime MCTS: the choice it would have made after 1, 2, 4, ... iterations
         snapshots = sorted({k for r in on_mcts for k in mcts[r["id"]].get("chosen_by_iterations", {})}, key=int)
         metrics["mcts_ex_by_iterations"] = {

@@ -86,6 +86,12 @@ def test_full_pipeline_artifacts_and_metrics(smoke_repo):
     assert metrics["validate"]["oracle_pass_at_n"]["ex"] >= max(metrics["validate"][p]["ex"] for p in
                                                                  ("greedy", "majority_vote", "best_of_n_rm"))
     assert set(metrics["validate"]["mcts_ex_by_iterations"]) == {"1", "2"}
+    # the configured selector re-chosen from the stored candidates gives mcts-explore's own choice;
+    # no selector can beat "any candidate MCTS found is right"
+    by_selector = metrics["validate"]["mcts_ex_by_selector"]
+    assert set(by_selector) == {"best_reward", "most_visited", "vote"}  # no RM scores unless the search used the RM
+    assert by_selector["best_reward"] == metrics["validate"]["mcts_best_reward"]["ex"]
+    assert metrics["validate"]["oracle_mcts_any_candidate"]["ex"] >= max(by_selector.values())
     assert metrics["validate"]["rules"]["name"] == "spider" and metrics["validate"]["dataset"]["name"] == "demo"
     assert set(metrics["rm"]) >= {"pairwise_accuracy", "mean_margin", "n_pairs", "candidates",
                                   "reference_policy_logprob"}
