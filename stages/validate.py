@@ -103,14 +103,18 @@ def main() -> None:
             dump_jsonl(out / f"{name}.jsonl", [{**v, "sql": p} for v, p in zip(result, preds)])
         write_official_format(out, "gold", rules, records, [r["gold"] for r in records])
 
-        # oracle, reported under its own name: did any candidate match the gold?
-        flat = [(rec, c["sql"]) for rec in records for c in cands[rec["id"]]["candidates"]]
-        judged = verdicts([r for r, _ in flat], [sql for _, sql in flat], rules, executor, keep_distinct=keep_distinct)
-        sizes = [len(cands[rec["id"]]["candidates"]) for rec in records]
-        oracle = [{"id": rec["id"], "correct": any(v["correct"] for v in group)}
-                  for rec, group in zip(records, regroup(judged, sizes))]
-        metrics["oracle_pass_at_n"] = {**accuracy_report(records, oracle),
-                                       "n": len(flat) // max(1, len(records))}
+        def any_correct(recs: list[dict], sql_lists: list[list[str]]) -> dict:
+            """Oracle, reported under its own name: did any of a question's SQLs match the gold?"""
+            flat = [(rec, sql) for rec, sqls in zip(recs, sql_lists) for sql in sqls]
+            judged = verdicts([r for r, _ in flat], [sql for _, sql in flat], rules, executor,
+                              keep_distinct=keep_distinct)
+            found = [{"id": rec["id"], "correct": any(v["correct"] for v in group)}
+                     for rec, group in zip(recs, regroup(judged, [len(sqls) for sqls in sql_lists]))]
+            return accuracy_report(recs, found)
+
+        cand_sqls = [[c["sql"] for c in cands[r["id"]]["candidates"]] for r in records]
+        metrics["oracle_pass_at_n"] = {**any_correct(records, cand_sqls),
+                                       "n": sum(map(len, cand_sqls)) // max(1, len(records))}
         # every gold-free selector on the same MCTS candidates (choices made before any verdict), and,
         # under an oracle name, whether any candidate MCTS found is right: the ceiling of all selectors
         mcts_cands = [mcts[r["id"]]["candidates"] for r in on_mcts]
@@ -122,13 +126,9 @@ def main() -> None:
             chosen = [choose(cands_, selector) for cands_ in mcts_cands]
             metrics["mcts_ex_by_selector"][selector] = accuracy_report(on_mcts, verdicts(
                 on_mcts, [c["sql"] if c else "" for c in chosen], rules, executor, keep_distinct=keep_distinct))["ex"]
-        flat_mcts = [(rec, c["sql"]) for rec, cands_ in zip(on_mcts, mcts_cands) for c in cands_]
-        judged_mcts = verdicts([r for r, _ in flat_mcts], [sql for _, sql in flat_mcts], rules, executor,
-                               keep_distinct=keep_distinct)
-        found = [{"id": rec["id"], "correct": any(v["correct"] for v in group)}
-                 for rec, group in zip(on_mcts, regroup(judged_mcts, [len(c) for c in mcts_cands]))]
-        metrics["oracle_mcts_any_candidate"] = {**accuracy_report(on_mcts, found),
-                                                "mean_candidates": len(flat_mcts) / max(1, len(on_mcts))}
+        metrics["oracle_mcts_any_candidate"] = {
+            **any_correct(on_mcts, [[c["sql"] for c in cands_] for cands_ in mcts_cands]),
+            "mean_candidates": sum(map(len, mcts_cands)) / max(1, len(on_mcts))}
         # anytime MCTS: the choice it would have made after 1, 2, 4, ... iterations
         snapshots = sorted({k for r in on_mcts for k in mcts[r["id"]].get("chosen_by_iterations", {})}, key=int)
         metrics["mcts_ex_by_iterations"] = {
