@@ -45,7 +45,8 @@ def main() -> None:
 
     # 0. reference: the policy's log-prob ranks the held-out pairs with no reward training at all
     # (transformers even on GPU: a few hundred forward passes, and no vLLM instance holding the memory the RM needs)
-    policy = TransformersEngine(args.policy, batch_size=params.engine.batch_size, dtype=params.engine.dtype)
+    policy = TransformersEngine(args.policy, batch_size=params.engine.batch_size, dtype=params.engine.dtype,
+                                prefix_cache_tokens=params.engine.prefix_cache_tokens)
     prompts = [p["prompt"] for p in pairs]
     groups = [pair_group(p) for p in pairs]
     ref_chosen = policy_logprob_scores(policy, prompts, [p["chosen"] for p in pairs])

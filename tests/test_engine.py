@@ -144,3 +144,42 @@ def test_row_sampler_draws_from_the_tempered_truncated_softmax():
     assert {int(RowSampler([k], 1.0, 0.5)(None, logits).argmax()) for k in range(200)} == {0}
     # top_p 0.85: the two most likely tokens
     assert {int(RowSampler([k], 1.0, 0.85)(None, logits).argmax()) for k in range(300)} == {0, 1}
+
+
+def test_prefix_store_keeps_whole_blocks_behind_identical_prefixes_and_evicts_the_oldest():
+    from sqlforge.engine.prefix_store import PrefixStore
+
+    def kv(n, offset=0.0):  # two layers of (heads=2, n tokens, dim=4), each position's values = its index
+        pos = torch.arange(n, dtype=torch.float32).view(1, n, 1).expand(2, n, 4) + offset
+        return [(pos.clone(), -pos.clone()), (pos * 2, -pos * 2)]
+
+    store = PrefixStore(max_tokens=32, block=16)
+    a, b = list(range(40)), [99] + list(range(1, 20))
+    store.add(a, kv(40))
+    assert len(store) == 32  # the last 8 tokens are not a whole block
+    n, layers = store.lookup(a + [7, 7])
+    assert n == 32 and torch.equal(layers[1][0], kv(32)[1][0]) and torch.equal(layers[0][1], kv(32)[0][1])
+    assert store.lookup(a[:20])[0] == 16
+    assert store.lookup(b)[0] == 0  # same tokens from position 1 on, but not the same prefix
+    store.add(b, kv(20, offset=100.0))
+    assert len(store) == 32
+    # the lookup of a[:20] touched a's first block last: a's second block was the oldest and went
+    assert store.lookup(a)[0] == 16
+    n, layers = store.lookup(b)
+    assert n == 16 and torch.equal(layers[0][0], kv(16, offset=100.0)[0][0])
+
+
+def test_prefix_store_reuses_prompt_kv_across_calls_without_changing_results(tiny_model, prompts):
+    plain = TransformersEngine(str(tiny_model), batch_size=8, prefix_cache_tokens=0)
+    cached = TransformersEngine(str(tiny_model), batch_size=8)
+    want = plain.generate(prompts, n=2, temperature=0.9, max_new_tokens=16, seed=1)
+    first = cached.generate(prompts, n=2, temperature=0.9, max_new_tokens=16, seed=1)
+    reused_first = cached.prefix_store.reused_tokens  # later batches of one call reuse the shared system prompt
+    again = cached.generate(prompts, n=2, temperature=0.9, max_new_tokens=16, seed=1)
+    assert cached.prefix_store.reused_tokens - reused_first > reused_first  # every prompt's prefix is now held
+    assert plain.prefix_store.reused_tokens == 0 and len(plain.prefix_store) == 0
+    texts = lambda out: [[c.text for c in x] for x in out]  # noqa: E731
+    assert texts(first) == texts(want) and texts(again) == texts(want)
+    continuations = [" SELECT name FROM t"] * len(prompts)
+    for got, expected in zip(cached.score(prompts, continuations), plain.score(prompts, continuations)):
+        assert got.token_logprobs == pytest.approx(expected.token_logprobs, abs=1e-4)

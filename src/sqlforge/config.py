@@ -60,6 +60,8 @@ class EngineConfig:
     max_new_tokens: int = 128
     tensor_parallel_size: int = 1
     gpu_memory_utilization: float = 0.85
+    # transformers backend: prompt-prefix KV kept across calls (tokens; 0 = off). vLLM caches prefixes itself
+    prefix_cache_tokens: int = 65536
     # "" = the stage's merged model; else a LoRA adapter folder (e.g. models/sft) served on its base
     lora_adapter: str = ""
 

@@ -32,4 +32,5 @@ def load_engine(model_path: str, cfg: EngineConfig) -> Engine:
                           max_lora_rank=rank)
     from sqlforge.engine.hf import TransformersEngine
 
-    return TransformersEngine(base, batch_size=cfg.batch_size, dtype=cfg.dtype, lora_path=cfg.lora_adapter or None)
+    return TransformersEngine(base, batch_size=cfg.batch_size, dtype=cfg.dtype, lora_path=cfg.lora_adapter or None,
+                              prefix_cache_tokens=cfg.prefix_cache_tokens)

@@ -5,8 +5,10 @@ with the KV cache. Text-to-SQL prompts of one database share their system
 prompt and schema, which is most of the prompt: each batch encodes that
 common prefix once and copies its KV cache to every row (prefix caching, as
 vLLM does automatically), so only the question and partial SQL are encoded
-per row. n samples per prompt are n rows. Log-probs are the model's own
-(temperature-free) distribution, like vLLM's default.
+per row. That KV also outlives the call (`PrefixStore`): the next call on the
+same schema prompt computes only what the store lacks. n samples per prompt
+are n rows. Log-probs are the model's own (temperature-free) distribution,
+like vLLM's default.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import math
 from typing import Sequence
 
 import torch
-from transformers import LogitsProcessorList
+from transformers import DynamicCache, LogitsProcessorList
 
 from sqlforge.cli import progress
 from sqlforge.engine.base import Completion, Score, truncate_at_stop
+from sqlforge.engine.prefix_store import LayerKV, PrefixStore
 from sqlforge.device import default_device, resolve_dtype
 
 
@@ -68,7 +71,7 @@ def row_seed(seed: int, prompt: str, sample: int) -> int:
 
 class TransformersEngine:
     def __init__(self, model_path: str, batch_size: int = 64, dtype: str = "auto", device: str | None = None,
-                 segment_tokens: int = 16, lora_path: str | None = None):
+                 segment_tokens: int = 16, lora_path: str | None = None, prefix_cache_tokens: int = 65536):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.device = device or default_device()
@@ -84,6 +87,7 @@ class TransformersEngine:
         self.model.to(self.device).eval()
         self.batch_size = batch_size
         self.segment_tokens = segment_tokens
+        self.prefix_store = PrefixStore(prefix_cache_tokens)
         self.show_progress = False  # a stage's own long generation loop turns this on (one live bar at a time)
         self.calls = 0  # batched model invocations
         self.requests = 0  # prompts generated from or scored
@@ -109,18 +113,75 @@ class TransformersEngine:
         return groups
 
     def _prefix_cache(self, seqs: list[list[int]], groups: list[tuple[int, int, int]], width: int):
-        """KV cache of every group's shared prefix (right-padded to `width`), one row per sequence."""
-        pad = self.tokenizer.pad_token_id
-        ids = torch.full((len(groups), width), pad, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for g, (start, _, shared) in enumerate(groups):
-            ids[g, :shared] = torch.tensor(seqs[start][:shared], dtype=torch.long)
-            mask[g, :shared] = 1
-        out = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), use_cache=True)
-        self.calls += 1
+        """KV cache of every group's shared prefix (right-padded to `width`), one row per sequence.
+
+        What the prefix store already holds is reused; the rest is computed in one
+        forward pass on top of it and added to the store."""
+        prefixes = [seqs[start][:shared] for start, _, shared in groups]
+        found = [self.prefix_store.lookup(p) for p in prefixes]
+        todo = [g for g, (p, (n, _)) in enumerate(zip(prefixes, found)) if n < len(p)]
+        computed = self._extend([prefixes[g] for g in todo], [found[g] for g in todo]) if todo else []
+        kv = [layers for _, layers in found]
+        for g, layers in zip(todo, computed):
+            kv[g] = layers
+            self.prefix_store.add(prefixes[g], layers)
+        data = []
+        for i in range(self.model.config.num_hidden_layers):
+            k0 = next(layers[i][0] for layers in kv if layers is not None)
+            keys = k0.new_zeros((len(groups), k0.shape[0], width, k0.shape[2]))
+            values = torch.zeros_like(keys)
+            for g, layers in enumerate(kv):
+                if layers is not None:
+                    keys[g, :, :layers[i][0].shape[1]] = layers[i][0]
+                    values[g, :, :layers[i][1].shape[1]] = layers[i][1]
+            data.append((keys, values))
+        cache = DynamicCache(data, config=self.model.config)
         rows = torch.tensor([g for g, (start, end, _) in enumerate(groups) for _ in range(start, end)])
-        out.past_key_values.batch_select_indices(rows.to(self.device))
-        return out.past_key_values
+        cache.batch_select_indices(rows.to(self.device))
+        return cache
+
+    def _extend(self, prefixes: list[list[int]], found: list[tuple[int, LayerKV | None]]) -> list[LayerKV]:
+        """Per-layer KV of each whole prefix, given the KV of its first n tokens (one batched forward).
+
+        Layout: [stored part, right-padded to the longest][remaining tokens, right-padded]."""
+        held = [n for n, _ in found]
+        past_width = max(held)
+        tails = [p[n:] for p, n in zip(prefixes, held)]
+        tail_width = max(len(t) for t in tails)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.full((len(prefixes), tail_width), pad, dtype=torch.long)
+        mask = torch.zeros((len(prefixes), past_width + tail_width), dtype=torch.long)
+        for g, (n, tail) in enumerate(zip(held, tails)):
+            ids[g, :len(tail)] = torch.tensor(tail, dtype=torch.long)
+            mask[g, :n] = 1
+            mask[g, past_width:past_width + len(tail)] = 1
+        past = None
+        if past_width:
+            data = []
+            for i in range(self.model.config.num_hidden_layers):
+                k0 = next(layers[i][0] for _, layers in found if layers is not None)
+                keys = k0.new_zeros((len(prefixes), k0.shape[0], past_width, k0.shape[2]))
+                values = torch.zeros_like(keys)
+                for g, (n, layers) in enumerate(found):
+                    if layers is not None:
+                        keys[g, :, :n], values[g, :, :n] = layers[i]
+                data.append((keys, values))
+            past = DynamicCache(data, config=self.model.config)
+        positions = torch.tensor(held).unsqueeze(1) + torch.arange(tail_width).unsqueeze(0)
+        out = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                         position_ids=positions.to(self.device), past_key_values=past, use_cache=True,
+                         logits_to_keep=1)  # only the cache is wanted
+        self.calls += 1
+        cache = out.past_key_values
+        result = []
+        for g, (n, tail) in enumerate(zip(held, tails)):
+            layers = []
+            for layer in cache.layers:
+                keys, values = layer.keys[g], layer.values[g]
+                layers.append((torch.cat([keys[:, :n], keys[:, past_width:past_width + len(tail)]], dim=1),
+                               torch.cat([values[:, :n], values[:, past_width:past_width + len(tail)]], dim=1)))
+            result.append(layers)
+        return result
 
     def _layout(self, seqs: list[list[int]], limits: list[int] | None = None):
         """Input ids, attention mask and prefix KV cache for one batch of rows (sorted by token ids)."""
