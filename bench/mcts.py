@@ -31,10 +31,12 @@ def main() -> None:
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--model", default="models/merged")
     parser.add_argument("--dev", default="data/prepared/dev.jsonl")
-    parser.add_argument("--questions", type=int, default=60)
+    # default: every dev question, as mcts-explore searches them (mcts.max_questions -1)
+    parser.add_argument("--questions", type=int, default=-1, help="first N dev questions; -1 = all")
     args = parser.parse_args()
     params = load_params(args.params)
-    records = read_jsonl(args.dev)[: args.questions]
+    records = read_jsonl(args.dev)
+    records = records[: args.questions] if args.questions >= 0 else records
     engine = TransformersEngine(args.model, batch_size=params.engine.batch_size,
                                 prefix_cache_tokens=params.engine.prefix_cache_tokens)
     engine.generate(["warm up"], max_new_tokens=4)

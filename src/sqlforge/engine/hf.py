@@ -5,8 +5,9 @@ with the KV cache. Text-to-SQL prompts of one database share their system
 prompt and schema, which is most of the prompt: each batch encodes that
 common prefix once and copies its KV cache to every row (prefix caching, as
 vLLM does automatically), so only the question and partial SQL are encoded
-per row. That KV also outlives the call (`PrefixStore`): the next call on the
-same schema prompt computes only what the store lacks. n samples per prompt
+per row. That KV also outlives the call (`PrefixStore`), and so does each
+generated-from prompt's: the next call on the same schema prompt, or the same
+prompt sampled again or scored, computes only what the store lacks. n samples per prompt
 are n rows. Log-probs are the model's own (temperature-free) distribution,
 like vLLM's default.
 """
@@ -112,11 +113,9 @@ class TransformersEngine:
                 start, shared = r, limits[r]
         return groups
 
-    def _prefix_cache(self, seqs: list[list[int]], groups: list[tuple[int, int, int]], width: int):
-        """KV cache of every group's shared prefix (right-padded to `width`), one row per sequence.
-
-        What the prefix store already holds is reused; the rest is computed in one
-        forward pass on top of it and added to the store."""
+    def _group_prefixes(self, seqs: list[list[int]], groups: list[tuple[int, int, int]]) -> list[LayerKV | None]:
+        """KV of every group's shared prefix: from the prefix store where it has it, the rest
+        computed in one forward pass on top of it and added to the store."""
         prefixes = [seqs[start][:shared] for start, _, shared in groups]
         found = [self.prefix_store.lookup(p) for p in prefixes]
         todo = [g for g, (p, (n, _)) in enumerate(zip(prefixes, found)) if n < len(p)]
@@ -125,20 +124,21 @@ class TransformersEngine:
         for g, layers in zip(todo, computed):
             kv[g] = layers
             self.prefix_store.add(prefixes[g], layers)
+        return kv
+
+    def _stack(self, kv: list[LayerKV | None], width: int) -> DynamicCache:
+        """One cache row per entry, each right-padded to `width`."""
         data = []
         for i in range(self.model.config.num_hidden_layers):
             k0 = next(layers[i][0] for layers in kv if layers is not None)
-            keys = k0.new_zeros((len(groups), k0.shape[0], width, k0.shape[2]))
+            keys = k0.new_zeros((len(kv), k0.shape[0], width, k0.shape[2]))
             values = torch.zeros_like(keys)
-            for g, layers in enumerate(kv):
+            for r, layers in enumerate(kv):
                 if layers is not None:
-                    keys[g, :, :layers[i][0].shape[1]] = layers[i][0]
-                    values[g, :, :layers[i][1].shape[1]] = layers[i][1]
+                    n = layers[i][0].shape[1]
+                    keys[r, :, :n], values[r, :, :n] = layers[i]
             data.append((keys, values))
-        cache = DynamicCache(data, config=self.model.config)
-        rows = torch.tensor([g for g, (start, end, _) in enumerate(groups) for _ in range(start, end)])
-        cache.batch_select_indices(rows.to(self.device))
-        return cache
+        return DynamicCache(data, config=self.model.config)
 
     def _extend(self, prefixes: list[list[int]], found: list[tuple[int, LayerKV | None]]) -> list[LayerKV]:
         """Per-layer KV of each whole prefix, given the KV of its first n tokens (one batched forward).
@@ -155,18 +155,7 @@ class TransformersEngine:
             ids[g, :len(tail)] = torch.tensor(tail, dtype=torch.long)
             mask[g, :n] = 1
             mask[g, past_width:past_width + len(tail)] = 1
-        past = None
-        if past_width:
-            data = []
-            for i in range(self.model.config.num_hidden_layers):
-                k0 = next(layers[i][0] for _, layers in found if layers is not None)
-                keys = k0.new_zeros((len(prefixes), k0.shape[0], past_width, k0.shape[2]))
-                values = torch.zeros_like(keys)
-                for g, (n, layers) in enumerate(found):
-                    if layers is not None:
-                        keys[g, :, :n], values[g, :, :n] = layers[i]
-                data.append((keys, values))
-            past = DynamicCache(data, config=self.model.config)
+        past = self._stack([layers for _, layers in found], past_width) if past_width else None
         positions = torch.tensor(held).unsqueeze(1) + torch.arange(tail_width).unsqueeze(0)
         out = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
                          position_ids=positions.to(self.device), past_key_values=past, use_cache=True,
@@ -184,24 +173,52 @@ class TransformersEngine:
         return result
 
     def _layout(self, seqs: list[list[int]], limits: list[int] | None = None):
-        """Input ids, attention mask and prefix KV cache for one batch of rows (sorted by token ids)."""
-        pad = self.tokenizer.pad_token_id
-        groups = self._prefix_groups(seqs, limits or [len(s) - 1 for s in seqs])
-        shared_width = max(shared for _, _, shared in groups)
-        own = [len(seqs[r]) - shared for start, end, shared in groups for r in range(start, end)]
-        # row layout: [its group's prefix][right padding to shared_width][left padding][own tokens]
-        ids = torch.full((len(seqs), shared_width + max(own)), pad, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for start, end, shared in groups:
-            for r in range(start, end):
-                ids[r, :shared] = torch.tensor(seqs[r][:shared], dtype=torch.long)
-                mask[r, :shared] = 1
-                ids[r, ids.shape[1] - own[r]:] = torch.tensor(seqs[r][shared:], dtype=torch.long)
-                mask[r, ids.shape[1] - own[r]:] = 1
-        cache = self._prefix_cache(seqs, groups, shared_width) if shared_width else None
-        return ids.to(self.device), mask.to(self.device), cache
+        """Input ids, attention mask, KV cache of each row's known prefix, and that prefix's length per row.
 
-    def _decode(self, ids, mask, cache, max_new_tokens: int, stop: Sequence[str], sampler: RowSampler | None):
+        A row's known prefix is its group's shared prefix, or more where the prefix store
+        holds more of the row (a prompt generated from earlier, now scored or sampled again).
+        Row layout: [known prefix][right padding to the longest][left padding][own tokens]."""
+        pad = self.tokenizer.pad_token_id
+        limits = limits or [len(s) - 1 for s in seqs]
+        groups = self._prefix_groups(seqs, limits)
+        group_kv = self._group_prefixes(seqs, groups) if any(shared for _, _, shared in groups) else []
+        kv: list[LayerKV | None] = []
+        known: list[int] = []
+        for g, (start, end, shared) in enumerate(groups):
+            for r in range(start, end):
+                n, layers = self.prefix_store.lookup(seqs[r][:limits[r]]) if shared else (0, None)
+                kv.append(layers if n > shared else group_kv[g] if shared else None)
+                known.append(max(n, shared))
+        width = max(known)
+        own = [len(seq) - n for seq, n in zip(seqs, known)]
+        ids = torch.full((len(seqs), width + max(own)), pad, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for r, (seq, n) in enumerate(zip(seqs, known)):
+            ids[r, :n] = torch.tensor(seq[:n], dtype=torch.long)
+            mask[r, :n] = 1
+            ids[r, ids.shape[1] - own[r]:] = torch.tensor(seq[n:], dtype=torch.long)
+            mask[r, ids.shape[1] - own[r]:] = 1
+        cache = self._stack(kv, width) if width else None
+        return ids.to(self.device), mask.to(self.device), cache, known
+
+    def _remember(self, cache, seqs: list[list[int]], known: list[int], width: int) -> None:
+        """Add each distinct prompt's KV (its known prefix + its own tokens, as the prefill left them) to the store:
+        the next call on the same prompt (MCTS samples after the greedy pass, then scores) starts from it."""
+        if self.prefix_store.max_tokens <= 0:
+            return
+        seen = set()
+        for r, (seq, n) in enumerate(zip(seqs, known)):
+            if len(seq) < self.prefix_store.block or id(seq) in seen:
+                continue
+            seen.add(id(seq))
+            own = len(seq) - n
+            layers = [(torch.cat([layer.keys[r, :, :n], layer.keys[r, :, width - own:width]], dim=1),
+                       torch.cat([layer.values[r, :, :n], layer.values[r, :, width - own:width]], dim=1))
+                      for layer in cache.layers]
+            self.prefix_store.add(seq, layers)
+
+    def _decode(self, ids, mask, cache, max_new_tokens: int, stop: Sequence[str], sampler: RowSampler | None,
+                after_prefill=None):
         """(token ids, log-probs, hit EOS) per row.
 
         Decodes in segments of `segment_tokens`; after each, finished rows are
@@ -224,6 +241,9 @@ class TransformersEngine:
                 output_logits=True, pad_token_id=tok.pad_token_id, do_sample=False, temperature=None, top_p=None,
                 top_k=None, logits_processor=LogitsProcessorList([sampler] if sampler else []))
             self.calls += 1
+            if after_prefill is not None:
+                after_prefill(out.past_key_values)
+                after_prefill = None
             new = out.sequences[:, ids.shape[1]:]
             # one step at a time: stacking rows x steps x vocab logits costs more than it saves
             lps = torch.stack([torch.log_softmax(step.float(), dim=-1).gather(-1, new[:, t:t + 1])[:, 0]
@@ -276,10 +296,12 @@ class TransformersEngine:
         """Generate for prompts `idx` (sorted by token ids) and append their completions to `results`."""
         tok = self.tokenizer
         seqs = [encoded[i] for i in idx for _ in range(n)]  # n rows per prompt
-        ids, mask, cache = self._layout(seqs)
+        ids, mask, cache, known = self._layout(seqs)
         sampler = RowSampler([row_seed(seed, prompts[i], j) for i in idx for j in range(n)], temperature,
                              top_p) if temperature > 0 else None
-        out_ids, out_lps, hit_eos = self._decode(ids, mask, cache, max_new_tokens, stop, sampler)
+        width = ids.shape[1]
+        out_ids, out_lps, hit_eos = self._decode(ids, mask, cache, max_new_tokens, stop, sampler,
+                                                 lambda filled: self._remember(filled, seqs, known, width))
         for row, (ids_out, lps) in enumerate(zip(out_ids, out_lps)):
             text, stopped = truncate_at_stop(tok.decode(ids_out, skip_special_tokens=True), stop)
             if stopped:
@@ -305,7 +327,7 @@ class TransformersEngine:
             idx = order[start:start + self.batch_size]
             seqs = [pairs[i][0] + pairs[i][1] for i in idx]
             # the last prompt token stays outside the shared prefix: its logits score the first continuation token
-            ids, mask, cache = self._layout(seqs, [len(pairs[i][0]) - 1 for i in idx])
+            ids, mask, cache, _ = self._layout(seqs, [len(pairs[i][0]) - 1 for i in idx])
             shared = cache.get_seq_length() if cache is not None else 0
             positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, shared:]
             logits = self.model(input_ids=ids[:, shared:], attention_mask=mask, past_key_values=cache,
