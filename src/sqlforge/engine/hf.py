@@ -113,35 +113,37 @@ class TransformersEngine:
                 start, shared = r, limits[r]
         return groups
 
-    def _group_prefixes(self, seqs: list[list[int]], groups: list[tuple[int, int, int]]) -> list[LayerKV | None]:
-        """KV of every group's shared prefix: from the prefix store where it has it, the rest
-        computed in one forward pass on top of it and added to the store."""
+    def _group_prefixes(self, seqs: list[list[int]], groups: list[tuple[int, int, int]]) -> list[list[LayerKV]]:
+        """KV of every group's shared prefix (as consecutive segments): from the prefix store where it
+        has it, the rest computed in one forward pass on top of it and added to the store."""
         prefixes = [seqs[start][:shared] for start, _, shared in groups]
-        found = [self.prefix_store.lookup(p) for p in prefixes]
+        found = [self.prefix_store.lookup_blocks(p) for p in prefixes]
         todo = [g for g, (p, (n, _)) in enumerate(zip(prefixes, found)) if n < len(p)]
-        computed = self._extend([prefixes[g] for g in todo], [found[g] for g in todo]) if todo else []
-        kv = [layers for _, layers in found]
-        for g, layers in zip(todo, computed):
-            kv[g] = layers
-            self.prefix_store.add(prefixes[g], layers)
+        tails = self._extend([prefixes[g] for g in todo], [found[g] for g in todo]) if todo else []
+        kv = [blocks for _, blocks in found]
+        for g, tail in zip(todo, tails):
+            kv[g] = kv[g] + [tail]
+            self.prefix_store.add(prefixes[g], tail, offset=found[g][0])
         return kv
 
-    def _stack(self, kv: list[LayerKV | None], width: int) -> DynamicCache:
-        """One cache row per entry, each right-padded to `width`."""
+    def _stack(self, kv: list[list[LayerKV]], width: int) -> DynamicCache:
+        """One cache row per entry (its segments one after another), right-padded to `width`."""
+        k0 = next(segments[0][0][0] for segments in kv if segments)
         data = []
         for i in range(self.model.config.num_hidden_layers):
-            k0 = next(layers[i][0] for layers in kv if layers is not None)
             keys = k0.new_zeros((len(kv), k0.shape[0], width, k0.shape[2]))
             values = torch.zeros_like(keys)
-            for r, layers in enumerate(kv):
-                if layers is not None:
+            for r, segments in enumerate(kv):
+                at = 0
+                for layers in segments:
                     n = layers[i][0].shape[1]
-                    keys[r, :, :n], values[r, :, :n] = layers[i]
+                    keys[r, :, at:at + n], values[r, :, at:at + n] = layers[i]
+                    at += n
             data.append((keys, values))
         return DynamicCache(data, config=self.model.config)
 
-    def _extend(self, prefixes: list[list[int]], found: list[tuple[int, LayerKV | None]]) -> list[LayerKV]:
-        """Per-layer KV of each whole prefix, given the KV of its first n tokens (one batched forward).
+    def _extend(self, prefixes: list[list[int]], found: list[tuple[int, list[LayerKV]]]) -> list[LayerKV]:
+        """KV of the rest of each prefix, given the KV segments of its first n tokens (one batched forward).
 
         Layout: [stored part, right-padded to the longest][remaining tokens, right-padded]."""
         held = [n for n, _ in found]
@@ -155,22 +157,16 @@ class TransformersEngine:
             ids[g, :len(tail)] = torch.tensor(tail, dtype=torch.long)
             mask[g, :n] = 1
             mask[g, past_width:past_width + len(tail)] = 1
-        past = self._stack([layers for _, layers in found], past_width) if past_width else None
+        past = self._stack([blocks for _, blocks in found], past_width) if past_width else None
         positions = torch.tensor(held).unsqueeze(1) + torch.arange(tail_width).unsqueeze(0)
         out = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
                          position_ids=positions.to(self.device), past_key_values=past, use_cache=True,
                          logits_to_keep=1)  # only the cache is wanted
         self.calls += 1
         cache = out.past_key_values
-        result = []
-        for g, (n, tail) in enumerate(zip(held, tails)):
-            layers = []
-            for layer in cache.layers:
-                keys, values = layer.keys[g], layer.values[g]
-                layers.append((torch.cat([keys[:, :n], keys[:, past_width:past_width + len(tail)]], dim=1),
-                               torch.cat([values[:, :n], values[:, past_width:past_width + len(tail)]], dim=1)))
-            result.append(layers)
-        return result
+        return [[(layer.keys[g, :, past_width:past_width + len(tail)],
+                  layer.values[g, :, past_width:past_width + len(tail)]) for layer in cache.layers]
+                for g, tail in enumerate(tails)]
 
     def _layout(self, seqs: list[list[int]], limits: list[int] | None = None):
         """Input ids, attention mask, KV cache of each row's known prefix, and that prefix's length per row.
@@ -182,12 +178,12 @@ class TransformersEngine:
         limits = limits or [len(s) - 1 for s in seqs]
         groups = self._prefix_groups(seqs, limits)
         group_kv = self._group_prefixes(seqs, groups) if any(shared for _, _, shared in groups) else []
-        kv: list[LayerKV | None] = []
+        kv: list[list[LayerKV]] = []
         known: list[int] = []
         for g, (start, end, shared) in enumerate(groups):
             for r in range(start, end):
-                n, layers = self.prefix_store.lookup(seqs[r][:limits[r]]) if shared else (0, None)
-                kv.append(layers if n > shared else group_kv[g] if shared else None)
+                n, blocks = self.prefix_store.lookup_blocks(seqs[r][:limits[r]]) if shared else (0, [])
+                kv.append(blocks if n > shared else group_kv[g] if shared else [])
                 known.append(max(n, shared))
         width = max(known)
         own = [len(seq) - n for seq, n in zip(seqs, known)]

@@ -33,8 +33,8 @@ class PrefixStore:
     def __len__(self) -> int:
         return len(self.blocks) * self.block
 
-    def lookup(self, tokens: Sequence[int]) -> tuple[int, LayerKV | None]:
-        """(n, KV of tokens[:n]) for the longest stored prefix of `tokens`; (0, None) if none."""
+    def lookup_blocks(self, tokens: Sequence[int]) -> tuple[int, list[LayerKV]]:
+        """(n, the stored blocks that make up tokens[:n]) for the longest stored prefix of `tokens`."""
         self.looked_up_tokens += len(tokens)
         found: list[LayerKV] = []
         for end in range(self.block, len(tokens) + 1, self.block):
@@ -44,25 +44,31 @@ class PrefixStore:
                 break
             self.blocks.move_to_end(key)
             found.append(layers)
-        if not found:
-            return 0, None
         n = len(found) * self.block
         self.reused_tokens += n
-        merged = [(torch.cat([b[i][0] for b in found], dim=1), torch.cat([b[i][1] for b in found], dim=1))
-                  for i in range(len(found[0]))]
-        return n, merged
+        return n, found
 
-    def add(self, tokens: Sequence[int], layers: LayerKV) -> None:
-        """Store the full blocks of `tokens`, whose KV is `layers` (one position per token)."""
+    def lookup(self, tokens: Sequence[int]) -> tuple[int, LayerKV | None]:
+        """(n, KV of tokens[:n]) for the longest stored prefix of `tokens`; (0, None) if none."""
+        n, found = self.lookup_blocks(tokens)
+        if not found:
+            return 0, None
+        return n, [(torch.cat([b[i][0] for b in found], dim=1), torch.cat([b[i][1] for b in found], dim=1))
+                   for i in range(len(found[0]))]
+
+    def add(self, tokens: Sequence[int], layers: LayerKV, offset: int = 0) -> None:
+        """Store the whole blocks of `tokens` from `offset` (a block boundary) on; `layers` is the
+        KV of tokens[offset:], one position per token."""
         if self.max_tokens <= 0:
             return
-        for end in range(self.block, len(tokens) + 1, self.block):
+        for end in range(offset + self.block, len(tokens) + 1, self.block):
             key = tuple(tokens[:end])
             if key in self.blocks:
                 self.blocks.move_to_end(key)
                 continue
             # clone: a view would keep the whole batch's cache tensor alive
-            self.blocks[key] = [(k[:, end - self.block:end].clone(), v[:, end - self.block:end].clone())
+            at = end - offset - self.block
+            self.blocks[key] = [(k[:, at:at + self.block].clone(), v[:, at:at + self.block].clone())
                                 for k, v in layers]
         while len(self) > self.max_tokens:
             self.blocks.popitem(last=False)
