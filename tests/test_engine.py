@@ -153,19 +153,24 @@ def test_prefix_store_keeps_whole_blocks_behind_identical_prefixes_and_evicts_th
         pos = torch.arange(n, dtype=torch.float32).view(1, n, 1).expand(2, n, 4) + offset
         return [(pos.clone(), -pos.clone()), (pos * 2, -pos * 2)]
 
+    def lookup(tokens):  # (n, the stored blocks joined into one (keys, values) per layer)
+        n, blocks = store.lookup_blocks(tokens)
+        return n, [(torch.cat([b[i][0] for b in blocks], dim=1), torch.cat([b[i][1] for b in blocks], dim=1))
+                   for i in range(2)] if blocks else None
+
     store = PrefixStore(max_tokens=32, block=16)
     a, b = list(range(40)), [99] + list(range(1, 20))
     store.add(a, kv(40))
     assert len(store) == 32  # the last 8 tokens are not a whole block
-    n, layers = store.lookup(a + [7, 7])
+    n, layers = lookup(a + [7, 7])
     assert n == 32 and torch.equal(layers[1][0], kv(32)[1][0]) and torch.equal(layers[0][1], kv(32)[0][1])
-    assert store.lookup(a[:20])[0] == 16
-    assert store.lookup(b)[0] == 0  # same tokens from position 1 on, but not the same prefix
+    assert lookup(a[:20])[0] == 16
+    assert lookup(b)[0] == 0  # same tokens from position 1 on, but not the same prefix
     store.add(b, kv(20, offset=100.0))
     assert len(store) == 32
     # the lookup of a[:20] touched a's first block last: a's second block was the oldest and went
-    assert store.lookup(a)[0] == 16
-    n, layers = store.lookup(b)
+    assert lookup(a)[0] == 16
+    n, layers = lookup(b)
     assert n == 16 and torch.equal(layers[0][0], kv(16, offset=100.0)[0][0])
 
 

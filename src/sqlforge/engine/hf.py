@@ -7,9 +7,9 @@ common prefix once and copies its KV cache to every row (prefix caching, as
 vLLM does automatically), so only the question and partial SQL are encoded
 per row. That KV also outlives the call (`PrefixStore`), and so does each
 generated-from prompt's: the next call on the same schema prompt, or the same
-prompt sampled again or scored, computes only what the store lacks. n samples per prompt
-are n rows. Log-probs are the model's own (temperature-free) distribution,
-like vLLM's default.
+prompt sampled again or scored, computes only what the store lacks. n samples
+per prompt are n rows. Log-probs are the model's own (temperature-free)
+distribution, like vLLM's default.
 """
 
 from __future__ import annotations

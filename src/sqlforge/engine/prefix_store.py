@@ -48,14 +48,6 @@ class PrefixStore:
         self.reused_tokens += n
         return n, found
 
-    def lookup(self, tokens: Sequence[int]) -> tuple[int, LayerKV | None]:
-        """(n, KV of tokens[:n]) for the longest stored prefix of `tokens`; (0, None) if none."""
-        n, found = self.lookup_blocks(tokens)
-        if not found:
-            return 0, None
-        return n, [(torch.cat([b[i][0] for b in found], dim=1), torch.cat([b[i][1] for b in found], dim=1))
-                   for i in range(len(found[0]))]
-
     def add(self, tokens: Sequence[int], layers: LayerKV, offset: int = 0) -> None:
         """Store the whole blocks of `tokens` from `offset` (a block boundary) on; `layers` is the
         KV of tokens[offset:], one position per token."""
