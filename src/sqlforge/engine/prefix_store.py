@@ -24,7 +24,6 @@ class PrefixStore:
         self.max_tokens = max_tokens
         self.block = block
         self.blocks: OrderedDict[tuple[int, ...], LayerKV] = OrderedDict()
-        self.looked_up_tokens = 0
         self.reused_tokens = 0
 
     def clear(self) -> None:
@@ -35,7 +34,6 @@ class PrefixStore:
 
     def lookup_blocks(self, tokens: Sequence[int]) -> tuple[int, list[LayerKV]]:
         """(n, the stored blocks that make up tokens[:n]) for the longest stored prefix of `tokens`."""
-        self.looked_up_tokens += len(tokens)
         found: list[LayerKV] = []
         for end in range(self.block, len(tokens) + 1, self.block):
             key = tuple(tokens[:end])
