@@ -208,3 +208,27 @@ def test_kind_batches_are_one_kind_each_and_reseeded_by_epoch():
     assert sum(kinds[b[0]] == "revision" for b in full) == 2
     sampler.set_epoch(1)
     assert list(sampler) != first and sorted(sampler) == list(range(64))
+
+
+@pytest.mark.parametrize("sampling", ["by_kind", "random", "group_by_length"])
+def test_configured_trainer_draws_batches_with_the_configured_sampler(sampling, tiny_model, demo_records, tmp_path):
+    """sft.sampling reaches the trainer's dataloader: by_kind batches hold one kind each (this once was dead code)."""
+    from torch.utils.data import RandomSampler
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    from sqlforge.sft import KindBatchSampler
+
+    records = sft_records(demo_records["train"][:24])
+    for r in records[::3]:  # a third become revision examples (their kind comes from `revision_of`)
+        r["revision_of"] = "x"
+    cfg = SFTConfig(max_steps=1, batch_size=4, lora_r=8, lora_alpha=16, sampling=sampling)
+    trainer = build_trainer(cfg, sft_dataset(records), str(tiny_model), tmp_path / "work")
+    loader = trainer.get_train_dataloader()
+    expected = {"by_kind": KindBatchSampler, "random": RandomSampler, "group_by_length": LengthGroupedSampler}
+    sampler = loader.batch_sampler.sampler  # accelerate wraps the dataloader; its batch sampler holds ours
+    assert isinstance(sampler, expected[sampling])  # accelerate swaps RandomSampler for its seedable subclass
+    if sampling == "by_kind":
+        kinds = list(trainer.train_dataset["kind"])
+        order = list(sampler)
+        batches = [order[i:i + 4] for i in range(0, 24, 4)]
+        assert all(len({kinds[i] for i in b}) == 1 for b in batches)

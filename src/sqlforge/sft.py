@@ -74,6 +74,14 @@ class SQLSFTTrainer(SFTTrainer):
                 and getattr(config, "final_logit_softcapping", None) is None
                 and getattr(config, "logit_scale", None) in (None, 1.0) and not self.aux_loss_enabled)
 
+    def _get_train_sampler(self, train_dataset=None):
+        """`by_kind`: batches of one kind (the trainer's own strategy is "random" then, see build_trainer).
+        Kinds are read from self.train_dataset: the dataloader's copy has the `kind` column removed."""
+        if self.sampling != "by_kind":
+            return super()._get_train_sampler(train_dataset)
+        batch = self.args.per_device_train_batch_size * max(1, self.args.world_size)
+        return KindBatchSampler(list(self.train_dataset["kind"]), batch, self.args.seed)
+
 
 def completion_loss(trainer: SFTTrainer, model, inputs: dict, num_items_in_batch=None) -> torch.Tensor:
     """Mean NLL of the completion tokens (trl's loss), projecting only their hidden states through the LM head;
@@ -98,12 +106,6 @@ def completion_loss(trainer: SFTTrainer, model, inputs: dict, num_items_in_batch
         trainer._total_train_tokens += int(inputs["attention_mask"].sum().item())
         metrics["num_tokens"] = [trainer._total_train_tokens]
     return loss
-
-    def _get_train_sampler(self, train_dataset=None):
-        if self.sampling != "by_kind":
-            return super()._get_train_sampler(train_dataset)
-        batch = self.args.per_device_train_batch_size * max(1, self.args.world_size)
-        return KindBatchSampler(list(self.train_dataset["kind"]), batch, self.args.seed)
 
 
 def load_policy(base: str, cfg: SFTParams):
