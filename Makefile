@@ -25,5 +25,5 @@ test: install
 	python -m pytest -q tests
 
 BASE ?= main
-report: install  # the markdown the PR workflow posts: metric changes against $(BASE)
-	dvc metrics diff $(BASE) --md
+report: install  # the markdown the PR workflow posts: committed metrics against $(BASE), refused if stale
+	python scripts/pr_report.py $(BASE)

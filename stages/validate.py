@@ -22,7 +22,7 @@ import hashlib
 from pathlib import Path
 
 from sqlforge.cli import progress, run_stage, summary
-from sqlforge.config import CHOICES, load_params
+from sqlforge.config import MCTSConfig, choices, load_params
 from sqlforge.evaluation import accuracy_report, judging, verdicts
 from sqlforge.exact_match import exact_match
 from sqlforge.io import InputError, atomic_path, dump_jsonl, read_jsonl, write_json
@@ -120,7 +120,7 @@ def main() -> None:
         mcts_cands = [mcts[r["id"]]["candidates"] for r in on_mcts]
         scored = all(c["rm_score"] is not None for cands_ in mcts_cands for c in cands_)
         metrics["mcts_ex_by_selector"] = {}
-        for selector in sorted(CHOICES["mcts.selector"]):
+        for selector in sorted(choices(MCTSConfig, "selector")):
             if selector == "reward_model" and not scored:  # RM scores exist only when mcts-explore loaded the RM
                 continue
             chosen = [choose(cands_, selector) for cands_ in mcts_cands]

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +15,23 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def repo_params(overrides: dict | None = None):
+    """params.yaml (the one source of defaults) with a test's overrides on top."""
+    from sqlforge.config import load_params
+
+    return load_params(REPO / "params.yaml", overrides)
+
+
+def write_params(path: Path, overrides: dict) -> Path:
+    """A complete params file for a stage script: params.yaml with the overrides merged in."""
+    import yaml
+
+    from sqlforge.config import deep_merge, load_yaml_mapping
+
+    path.write_text(yaml.safe_dump(deep_merge(load_yaml_mapping(REPO / "params.yaml"), overrides), sort_keys=False))
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -30,11 +51,11 @@ def tiny_model(tmp_path_factory, demo_dir) -> Path:
     sys.path.insert(0, str(REPO / "stages"))
     from fetch import tokenizer_corpus
 
-    from sqlforge.config import Params, TinyModel
     from sqlforge.tiny_model import build_tiny_model
 
     out = tmp_path_factory.mktemp("tiny_model")
-    build_tiny_model(out, tokenizer_corpus(Params(), demo_dir), TinyModel(hidden_size=64, num_layers=2, intermediate_size=128))
+    params = repo_params({"model": {"tiny": {"hidden_size": 64, "num_layers": 2, "intermediate_size": 128}}})
+    build_tiny_model(out, tokenizer_corpus(params, demo_dir), params.model.tiny)
     return out
 
 
@@ -50,3 +71,63 @@ def demo_records(demo_dir, tiny_model) -> dict[str, list[dict]]:
         out[split] = [{**ex.to_dict(), "schema": serialize_schema(loaded.tables[ex.db_id], ex.db_path, 0)}
                       for ex in loaded.examples]
     return out
+
+
+# --- the smoke pipeline: `dvc repro` on profiles/smoke.yaml in a temp copy of the repo, once per session ---
+
+COPY_EXCLUDE = {".git", ".venv", "data", "models", "metrics", ".pytest_cache", "dvc.lock"}
+
+
+def run(cmd, cwd, check=True) -> subprocess.CompletedProcess:
+    # the copy's own code, not the editable install's; its .venv-less PATH still finds this venv's dvc
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "PYTHONPATH": str(Path(cwd) / "src")}
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
+    if check:
+        assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+def commit_all(repo: Path, message: str) -> None:
+    run(["git", "add", "-A"], repo)
+    run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", message, "--allow-empty"], repo)
+
+
+def copy_repo(dst: Path) -> Path:
+    """The working tree's code and params (no outputs, no DVC cache) as a fresh git repo."""
+    def ignore(directory, names):
+        return [n for n in names if Path(directory) == REPO and n in COPY_EXCLUDE or n == "__pycache__"
+                or n in ("cache", "tmp") and Path(directory).name == ".dvc"]
+    shutil.copytree(REPO, dst, ignore=ignore)
+    for name in ("data", "models", "metrics"):
+        (dst / name).mkdir(exist_ok=True)
+    run(["git", "init", "-q"], dst)
+    commit_all(dst, "copy")
+    return dst
+
+
+def stages_run(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+@pytest.fixture(scope="session")
+def smoke_pipeline(tmp_path_factory) -> tuple[Path, str]:
+    """(repo, dvc repro's stdout). Shared by every test in the session: read it, never change it
+    (a test that commits, reruns or edits params takes `smoke_copy`)."""
+    from sqlforge.profiles import apply_profile
+
+    repo = copy_repo(tmp_path_factory.mktemp("pipeline") / "repo")
+    apply_profile(repo / "profiles" / "smoke.yaml", repo / "params.yaml")
+    proc = run(["dvc", "repro"], repo)
+    commit_all(repo, "smoke pipeline results")
+    return repo, proc.stdout
+
+
+@pytest.fixture
+def smoke_copy(smoke_pipeline, tmp_path) -> Path:
+    """A private copy of the smoke pipeline's repo (git history, DVC cache and outputs) to change freely."""
+    repo, _ = smoke_pipeline
+    dst = tmp_path / "repo"
+    shutil.copytree(repo, dst, symlinks=True,  # not .dvc/tmp: its locks and state belong to the original
+                    ignore=lambda d, names: ["tmp"] if Path(d) == repo / ".dvc" else [])
+    return dst

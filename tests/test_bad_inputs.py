@@ -6,9 +6,8 @@ import subprocess
 import sys
 
 import pytest
-import yaml
 
-from conftest import REPO
+from conftest import REPO, write_params
 
 
 def preprocess(raw, base, out, params):
@@ -27,7 +26,7 @@ def raw(tmp_path, demo_dir):
 @pytest.fixture()
 def params(tmp_path):
     path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump({"preprocess": {"sample_values": 0}}))
+    write_params(path, {"preprocess": {"sample_values": 0}})
     return path
 
 
@@ -57,11 +56,11 @@ def test_bad_dataset_is_named_and_nothing_is_written(raw, tiny_model, params, tm
 
 def test_wrong_param_type_exits_before_work(raw, tiny_model, tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text(yaml.safe_dump({"preprocess": {"sample_values": "three"}}))
+    write_params(bad, {"preprocess": {"sample_values": "three"}})
     out = tmp_path / "prepared"
     proc = preprocess(raw, tiny_model, out, bad)
     assert proc.returncode == 2
-    assert "'preprocess.sample_values' must be int" in proc.stderr
+    assert "'preprocess.sample_values': input should be a valid integer" in proc.stderr
     assert not out.exists()
 
 

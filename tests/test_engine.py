@@ -8,6 +8,8 @@ from sqlforge.engine.hf import TransformersEngine
 from sqlforge.extract import extract_sql
 from sqlforge.prompts import example_prompt
 
+from conftest import repo_params
+
 
 @pytest.fixture(scope="module")
 def engine(tiny_model):
@@ -83,7 +85,6 @@ def test_lora_adapter_engine_matches_merged_model(tiny_model, prompts, tmp_path)
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from sqlforge.config import EngineConfig
     from sqlforge.engine import load_engine
 
     torch.manual_seed(0)
@@ -95,9 +96,9 @@ def test_lora_adapter_engine_matches_merged_model(tiny_model, prompts, tmp_path)
     merged.save_pretrained(tmp_path / "merged")
     AutoTokenizer.from_pretrained(tiny_model).save_pretrained(tmp_path / "merged")
 
-    cfg = EngineConfig(batch_size=8)
-    via_adapter = load_engine("unused: the adapter names its base", EngineConfig(batch_size=8,
-                                                                              lora_adapter=str(tmp_path / "adapter")))
+    cfg = repo_params({"engine": {"batch_size": 8}}).engine
+    via_adapter = load_engine("unused: the adapter names its base", repo_params(
+        {"engine": {"batch_size": 8, "lora_adapter": str(tmp_path / "adapter")}}).engine)
     via_merged = load_engine(str(tmp_path / "merged"), cfg)
     plain = load_engine(str(tiny_model), cfg)
     a = [c[0].text for c in via_adapter.generate(prompts, max_new_tokens=12)]
@@ -106,25 +107,23 @@ def test_lora_adapter_engine_matches_merged_model(tiny_model, prompts, tmp_path)
 
 
 def test_lora_adapter_that_is_not_one_is_named(tmp_path):
-    from sqlforge.config import EngineConfig
     from sqlforge.engine import load_engine
     from sqlforge.io import InputError
 
     with pytest.raises(InputError, match="adapter_config.json missing"):
-        load_engine("x", EngineConfig(lora_adapter=str(tmp_path)))
+        load_engine("x", repo_params({"engine": {"lora_adapter": str(tmp_path)}}).engine)
 
 
 def test_vllm_backend_without_the_extra_names_it(tiny_model):
     import importlib.util
 
-    from sqlforge.config import EngineConfig
     from sqlforge.engine import load_engine
     from sqlforge.io import InputError
 
     if importlib.util.find_spec("vllm") is not None:
         pytest.skip("vLLM is installed here")
     with pytest.raises(InputError, match=r"pip install 'sqlforge\[gpu\]'"):
-        load_engine(str(tiny_model), EngineConfig(backend="vllm"))
+        load_engine(str(tiny_model), repo_params({"engine": {"backend": "vllm"}}).engine)
 
 
 def test_samples_do_not_depend_on_batch_company(engine, prompts):

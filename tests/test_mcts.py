@@ -5,8 +5,9 @@ import math
 import pytest
 
 from sqlforge.engine.hf import TransformersEngine
-from sqlforge.config import MCTSConfig
 from sqlforge.mcts import MCTS, Node, Search, backup, candidates, choose, select, uct
+
+from conftest import repo_params
 
 
 def test_uct_prefers_unvisited_then_exploration_term():
@@ -52,7 +53,7 @@ def test_real_search_without_gold(tiny_model, demo_records):
     golds = [r["gold"] for r in demo_records["dev"][:3]]
     records = [{k: v for k, v in r.items() if k not in ("gold", "db_path")} for r in demo_records["dev"][:3]]
     searches = [Search(rec, engine.tokenizer) for rec in records]
-    mcts = MCTS(engine, engine.tokenizer, MCTSConfig(iterations=2, expand_n=2, top_k=2), max_new_tokens=16)
+    mcts = MCTS(engine, engine.tokenizer, repo_params({"mcts": {"iterations": 2, "expand_n": 2, "top_k": 2}}).mcts, max_new_tokens=16)
     mcts.run(searches)
     for search, gold in zip(searches, golds):
         assert gold not in search.base_prompt

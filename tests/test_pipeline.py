@@ -10,58 +10,12 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import yaml
 
-from sqlforge.profiles import apply_profile
+from conftest import commit_all, run, stages_run
 
-from conftest import REPO
-
-EXCLUDE = {".git", ".venv", "data", "models", "metrics", ".pytest_cache", "dvc.lock"}
-
-
-def run(cmd, cwd, check=True):
-    # the copy's own code, not the editable install's
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "PYTHONPATH": str(Path(cwd) / "src")}
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
-    if check:
-        assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc
-
-
-def copy_repo(dst: Path) -> Path:
-    def ignore(directory, names):
-        return [n for n in names if Path(directory) == REPO and n in EXCLUDE or n == "__pycache__"
-                or n == "cache" and Path(directory).name == ".dvc" or n == "tmp" and Path(directory).name == ".dvc"]
-    shutil.copytree(REPO, dst, ignore=ignore)
-    for name in ("data", "models", "metrics"):
-        (dst / name).mkdir(exist_ok=True)
-    run(["git", "init", "-q"], dst)
-    run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "add", "-A"], dst)
-    run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "copy"], dst)
-    return dst
-
-
-def commit_all(repo: Path, message: str) -> None:
-    run(["git", "add", "-A"], repo)
-    run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", message, "--allow-empty"], repo)
-
-
-def stages_run(output: str) -> set[str]:
-    return set(re.findall(r"Running stage '([^']+)'", output))
-
-
-@pytest.fixture(scope="module")
-def smoke_repo(tmp_path_factory):
-    repo = copy_repo(tmp_path_factory.mktemp("pipeline") / "repo")
-    apply_profile(repo / "profiles" / "smoke.yaml", repo / "params.yaml")
-    proc = run(["dvc", "repro"], repo)
-    return repo, proc.stdout
-
-
-def test_full_pipeline_artifacts_and_metrics(smoke_repo):
-    repo, output = smoke_repo
+def test_full_pipeline_artifacts_and_metrics(smoke_pipeline):
+    repo, output = smoke_pipeline
     expected_stages = {"fetch", "preprocess", "sft", "merge", "candidates", "tree-build@0", "tree-build@1",
                        "merge-shards", "train-rm", "evaluate-rm", "mcts-explore", "validate"}
     assert stages_run(output) == expected_stages
@@ -129,8 +83,8 @@ def fingerprint(repo: Path) -> dict[str, object]:
     return out
 
 
-def test_forced_rerun_gives_byte_identical_outputs(smoke_repo):
-    repo, _ = smoke_repo
+def test_forced_rerun_gives_byte_identical_outputs(smoke_copy):
+    repo = smoke_copy
     first = fingerprint(repo)
     assert any(k.startswith("models/merged") for k in first) and "metrics/validate.json" in first
     assert stages_run(run(["dvc", "repro", "--force"], repo).stdout) >= {"fetch", "sft", "validate"}
@@ -139,8 +93,8 @@ def test_forced_rerun_gives_byte_identical_outputs(smoke_repo):
     assert not changed, changed
 
 
-def test_every_declared_plot_renders(smoke_repo):
-    repo, _ = smoke_repo
+def test_every_declared_plot_renders(smoke_pipeline):
+    repo, _ = smoke_pipeline
     declared = [next(iter(p)) for p in yaml.safe_load((repo / "dvc.yaml").read_text())["plots"]]
     rendered = json.loads(run(["dvc", "plots", "show", "--json"], repo).stdout)
     assert not rendered.get("errors"), rendered["errors"]
@@ -151,8 +105,8 @@ def test_every_declared_plot_renders(smoke_repo):
         assert datapoints, f"plot {plot_id!r} has no data"
 
 
-def test_team_remote_push_then_fresh_clone_pull_reruns_nothing(smoke_repo, tmp_path):
-    repo, _ = smoke_repo
+def test_team_remote_push_then_fresh_clone_pull_reruns_nothing(smoke_copy, tmp_path):
+    repo = smoke_copy
     remote = tmp_path / "remote"
     run(["dvc", "remote", "add", "--local", "-d", "team", str(remote)], repo)
     commit_all(repo, "pipeline results")
@@ -168,8 +122,8 @@ def test_team_remote_push_then_fresh_clone_pull_reruns_nothing(smoke_repo, tmp_p
     assert stages_run(run(["dvc", "repro", "--allow-missing"], clone).stdout) == set()
 
 
-def test_queued_sweep_runs_each_experiment(smoke_repo):
-    repo, _ = smoke_repo
+def test_queued_sweep_runs_each_experiment(smoke_copy):
+    repo = smoke_copy
     commit_all(repo, "before the sweep")
     for iterations in (1, 3):
         run(["dvc", "exp", "run", "--queue", "-S", f"mcts.iterations={iterations}"], repo)
@@ -202,8 +156,8 @@ def test_queued_sweep_runs_each_experiment(smoke_repo):
     assert not [c for c in columns if "learning_rate" in c or "per_device" in c or "metrics/sft" in c]
 
 
-def test_rerun_is_up_to_date_and_rm_param_reruns_only_downstream(smoke_repo):
-    repo, _ = smoke_repo
+def test_rerun_is_up_to_date_and_rm_param_reruns_only_downstream(smoke_copy):
+    repo = smoke_copy
     status = run(["dvc", "status"], repo).stdout
     assert "up to date" in status, status
     assert stages_run(run(["dvc", "repro"], repo).stdout) == set()

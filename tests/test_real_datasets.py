@@ -11,9 +11,8 @@ import sys
 import threading
 
 import pytest
-import yaml
 
-from conftest import REPO
+from conftest import REPO, write_params
 from real_formats import SLOW_SQL, make_bird, make_spider, zip_folder
 from sqlforge.sources import tree_sha256
 
@@ -24,8 +23,8 @@ TINY = {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "num_kv_heads": 1, "
 
 def run_stages(tmp_path, data: dict, preprocess: dict | None = None, model: str = "demo", stages=("fetch", "preprocess")):
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"data": data, "model": {"base": model, "tiny": TINY},
-                                      "preprocess": {"sample_values": 2, "gold_timeout_s": 1.0, **(preprocess or {})}}))
+    write_params(params, {"data": data, "model": {"base": model, "tiny": TINY},
+                                      "preprocess": {"sample_values": 2, "gold_timeout_s": 1.0, **(preprocess or {})}})
     paths = {"raw": tmp_path / "raw", "base": tmp_path / "base", "prepared": tmp_path / "prepared"}
     commands = {
         "fetch": ["fetch.py", "--data-out", paths["raw"], "--model-out", paths["base"],

@@ -14,7 +14,7 @@ from sqlforge.reward import (RewardScorer, calibration_bins, distance_gap, group
 from sqlforge.selection import best_of_n, majority_vote, select
 from sqlforge.sqlexec import ExecResult, Executor
 
-from conftest import REPO
+from conftest import REPO, write_params
 
 
 def test_pairwise_report_on_a_known_set():
@@ -139,8 +139,7 @@ def test_merge_shards_splits_by_question(tmp_path, demo_records):
         trees.append({"question_id": rec["id"], "db_id": rec["db_id"], "nodes": nodes, "solved": True,
                       "solved_at_root": False})
     (shard / "trees.jsonl").write_text("".join(json.dumps(t) + "\n" for t in trees))
-    params = tmp_path / "params.yaml"
-    params.write_text("tree:\n  shards: [0]\npairs:\n  test_fraction: 0.3\n")
+    params = write_params(tmp_path / "params.yaml", {"tree": {"shards": [0]}, "pairs": {"test_fraction": 0.3}})
     proc = subprocess.run([sys.executable, str(REPO / "stages" / "merge_shards.py"), "--params", str(params),
                            "--trees", str(tmp_path / "trees"), "--train", str(train), "--out", str(tmp_path / "pairs"),
                            "--metrics", str(tmp_path / "trees.json")], capture_output=True, text=True, cwd=REPO)

@@ -9,14 +9,12 @@ import time
 
 import pytest
 import torch
-import yaml
 from transformers import AutoModelForCausalLM
 
-from sqlforge.config import SFTConfig
 from sqlforge.prompts import example_prompt, sql_messages
 from sqlforge.sft import build_trainer, sft_dataset
 
-from conftest import REPO
+from conftest import REPO, repo_params, write_params
 
 
 def sft_records(records):
@@ -26,7 +24,7 @@ def sft_records(records):
 
 
 def test_every_trainable_parameter_changes_and_frozen_ones_do_not(tiny_model, demo_records, tmp_path):
-    cfg = SFTConfig(max_steps=3, batch_size=4, learning_rate=1e-2, lora_r=8, lora_alpha=16)
+    cfg = repo_params({"sft": {"max_steps": 3, "batch_size": 4, "learning_rate": 1e-2, "lora_r": 8, "lora_alpha": 16}}).sft
     trainer = build_trainer(cfg, sft_dataset(sft_records(demo_records["train"][:24])), str(tiny_model),
                             tmp_path / "work")
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
@@ -45,7 +43,8 @@ def test_completion_loss_equals_trl_fused_loss(tiny_model, demo_records, tmp_pat
     """The CPU short path (completion positions only) gives trl's loss and gradients on a real batch."""
     from sqlforge.sft import SFTTrainer, completion_loss
 
-    cfg = SFTConfig(max_steps=1, batch_size=8, lora_r=8, lora_alpha=16, modules_to_save=["lm_head"])
+    cfg = repo_params({"sft": {"max_steps": 1, "batch_size": 8, "lora_r": 8, "lora_alpha": 16,
+                               "modules_to_save": ["lm_head"]}}).sft
     trainer = build_trainer(cfg, sft_dataset(sft_records(demo_records["train"][:8])), str(tiny_model),
                             tmp_path / "work")
     assert trainer._label_positions_only(trainer.model, {"attention_mask": None})
@@ -79,7 +78,7 @@ def test_sft_and_merge_scripts(tiny_model, demo_records, tmp_path):
     data.write_text("".join(json.dumps(r) + "\n" for r in sft_records(demo_records["train"][:32])))
     params = tmp_path / "params.yaml"
     # 10 steps: the first loss is logged (and plotted) at step 10
-    params.write_text(yaml.safe_dump({"sft": {"max_steps": 10, "batch_size": 8, "lora_r": 8, "lora_alpha": 16}}))
+    write_params(params, {"sft": {"max_steps": 10, "batch_size": 8, "lora_r": 8, "lora_alpha": 16}})
     run_stage("sft.py", "--params", params, "--data", data, "--base-model", tiny_model, "--out", tmp_path / "sft",
               "--live", tmp_path / "live", "--metrics", tmp_path / "sft.json")
     metrics = json.loads((tmp_path / "sft.json").read_text())
@@ -109,7 +108,7 @@ def test_qlora_on_cpu_stops_before_loading(tmp_path):
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"sft": {"method": "qlora"}}))
+    write_params(params, {"sft": {"method": "qlora"}})
     proc = subprocess.run([sys.executable, str(REPO / "stages" / "sft.py"), "--params", str(params), "--data",
                            str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "out")], cwd=REPO,
                           capture_output=True, text=True)
@@ -124,8 +123,8 @@ def test_killed_sft_resumes_from_its_last_checkpoint(tiny_model, demo_records, t
     data = tmp_path / "sft.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in sft_records(demo_records["train"][:64])))
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"sft": {"max_steps": 24, "batch_size": 4, "lora_r": 8, "lora_alpha": 16,
-                                              "save_steps": 8, "modules_to_save": []}}))
+    write_params(params, {"sft": {"max_steps": 24, "batch_size": 4, "lora_r": 8, "lora_alpha": 16,
+                                              "save_steps": 8, "modules_to_save": []}})
 
     def start(name):
         cmd = [sys.executable, str(REPO / "stages" / "sft.py"), "--params", str(params), "--data", str(data),
@@ -163,8 +162,8 @@ def test_ddp_with_two_cpu_processes_over_gloo(tiny_model, demo_records, tmp_path
     data = tmp_path / "sft.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in sft_records(demo_records["train"][:32])))
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"sft": {"epochs": 1.0, "batch_size": 8, "lora_r": 8, "lora_alpha": 16,
-                                              "launcher": "ddp", "num_processes": 2}}))
+    write_params(params, {"sft": {"epochs": 1.0, "batch_size": 8, "lora_r": 8, "lora_alpha": 16,
+                                              "launcher": "ddp", "num_processes": 2}})
     proc = run_stage("sft.py", "--params", params, "--data", data, "--base-model", tiny_model, "--out",
                      tmp_path / "sft", "--live", tmp_path / "live", "--metrics", tmp_path / "sft.json")
     metrics = json.loads((tmp_path / "sft.json").read_text())
@@ -188,7 +187,7 @@ def test_gpu_only_choices_stop_before_loading_on_cpu(tmp_path, sft, message):
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"sft": sft}))
+    write_params(params, {"sft": sft})
     proc = subprocess.run([sys.executable, str(REPO / "stages" / "sft.py"), "--params", str(params), "--data",
                            str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "out")], cwd=REPO,
                           capture_output=True, text=True)
@@ -221,7 +220,7 @@ def test_configured_trainer_draws_batches_with_the_configured_sampler(sampling, 
     records = sft_records(demo_records["train"][:24])
     for r in records[::3]:  # a third become revision examples (their kind comes from `revision_of`)
         r["revision_of"] = "x"
-    cfg = SFTConfig(max_steps=1, batch_size=4, lora_r=8, lora_alpha=16, sampling=sampling)
+    cfg = repo_params({"sft": {"max_steps": 1, "batch_size": 4, "lora_r": 8, "lora_alpha": 16, "sampling": sampling}}).sft
     trainer = build_trainer(cfg, sft_dataset(records), str(tiny_model), tmp_path / "work")
     loader = trainer.get_train_dataloader()
     expected = {"by_kind": KindBatchSampler, "random": RandomSampler, "group_by_length": LengthGroupedSampler}

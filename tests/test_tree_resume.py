@@ -7,9 +7,8 @@ import subprocess
 import sys
 import time
 
-import yaml
 
-from conftest import REPO
+from conftest import REPO, write_params
 
 QUESTIONS = 24
 
@@ -27,9 +26,9 @@ def test_killed_shard_resumes_to_identical_output(tmp_path, tiny_model, demo_rec
     train.write_text("".join(json.dumps(r) + "\n" for r in demo_records["train"][:QUESTIONS]))
     params = tmp_path / "params.yaml"
     # the random tiny model answers wrongly, so every level has revisions to make
-    params.write_text(yaml.safe_dump({"tree": {"shards": [0], "branching": 2, "max_depth": 2,
+    write_params(params, {"tree": {"shards": [0], "branching": 2, "max_depth": 2,
                                                "max_questions": -1},
-                                      "engine": {"batch_size": 8, "max_new_tokens": 48}}))
+                                      "engine": {"batch_size": 8, "max_new_tokens": 48}})
 
     clean = tree_build(tmp_path, train, tiny_model, params, "clean")
     out, err = clean.communicate(timeout=600)
@@ -65,8 +64,8 @@ def test_checkpoint_of_other_inputs_is_ignored(tmp_path, tiny_model, demo_record
     train = tmp_path / "train.jsonl"
     train.write_text("".join(json.dumps(r) + "\n" for r in demo_records["train"][:6]))
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"tree": {"shards": [0], "max_depth": 1, "max_questions": -1},
-                                      "engine": {"max_new_tokens": 24}}))
+    write_params(params, {"tree": {"shards": [0], "max_depth": 1, "max_questions": -1},
+                                      "engine": {"max_new_tokens": 24}})
     stale = tmp_path / "run" / "ckpt.json"
     stale.parent.mkdir()
     stale.write_text(json.dumps({"fingerprint": "from another model", "next_depth": 9, "nodes": [], "open": []}))
@@ -84,8 +83,8 @@ def test_two_shards_run_at_the_same_time(tmp_path, tiny_model, demo_records):
     train = tmp_path / "train.jsonl"
     train.write_text("".join(json.dumps(r) + "\n" for r in records))
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"tree": {"shards": [0, 1], "max_depth": 1, "max_questions": -1},
-                                      "engine": {"max_new_tokens": 24}}))
+    write_params(params, {"tree": {"shards": [0, 1], "max_depth": 1, "max_questions": -1},
+                                      "engine": {"max_new_tokens": 24}})
     procs = []
     for shard in (0, 1):
         cmd = [sys.executable, str(REPO / "stages" / "tree_build.py"), "--params", str(params), "--shard", str(shard),

@@ -1,285 +1,338 @@
 """Typed view of params.yaml.
 
-Each pipeline stage reads its own section. Loading is strict: an unknown key
-or a value of the wrong type is an error that names the key, so a typo in a
-recipe fails before any work is done.
+params.yaml is the one source of every default: the classes here declare each
+field's type, allowed values and range, never a default, so a value can only
+come from params.yaml (with `dvc exp run -S`, a profile or a test's overrides
+merged on top). Loading is strict: a missing or unknown key, a value of the
+wrong type, out of range or not among the allowed values, and a key written
+twice all stop with one line that names the file and the key.
+
+Validation is pydantic's; `load_params` turns its errors into that one line.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import copy
+import re
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Literal
 
 import yaml
+from pydantic import AfterValidator, ConfigDict, Field, Strict, TypeAdapter, ValidationError
+from pydantic.dataclasses import dataclass
 
 from sqlforge.io import InputError
 
-
-@dataclass
-class DemoData:
-    seed: int = 0
-    train_questions: int = 2400
-    dev_questions: int = 360
-
-
-@dataclass
-class DataConfig:
-    dataset: str = "demo"  # demo | spider | bird
-    source: str = ""  # real datasets: folder, zip file or URL holding the official layout
-    sha256: str = ""  # pinned hash of the source (zip/download bytes, or folder tree); "" = report it
-    dev_split: str = "dev"  # dev | spider-dk | spider-syn | spider-realistic (Spider variants)
-    demo: DemoData = field(default_factory=DemoData)
+# Scalars are strict (no "3" for 3, no true for 1); an int is accepted where a float is declared.
+Int = Annotated[int, Strict()]
+Float = Annotated[float, Strict()]
+Str = Annotated[str, Strict()]
+Bool = Annotated[bool, Strict()]
 
 
-@dataclass
-class TinyModel:
-    seed: int = 0
-    vocab_size: int = 4096
-    hidden_size: int = 192
-    num_layers: int = 4
-    num_heads: int = 6
-    num_kv_heads: int = 2
-    intermediate_size: int = 512
-    max_position_embeddings: int = 2048
-
-
-@dataclass
-class ModelConfig:
-    base: str = "demo"  # "demo" builds the tiny model; otherwise a local path or hub id
-    tiny: TinyModel = field(default_factory=TinyModel)
-
-
-@dataclass
-class EngineConfig:
-    backend: str = "transformers"  # transformers | vllm
-    batch_size: int = 64
-    dtype: str = "auto"  # auto | float32 | bfloat16 | float16
-    max_new_tokens: int = 128
-    tensor_parallel_size: int = 1
-    gpu_memory_utilization: float = 0.85
-    # transformers backend: prompt-prefix KV kept across calls (tokens; 0 = off). vLLM caches prefixes itself
-    prefix_cache_tokens: int = 65536
-    # "" = the stage's merged model; else a LoRA adapter folder (e.g. models/sft) served on its base
-    lora_adapter: str = ""
-
-
-@dataclass
-class PSGConfig:
-    mode: str = "random"  # none | random | hard | all_prefixes
-    ratio: float = 0.2
-    min_tables: int = 3
-
-
-@dataclass
-class PreprocessConfig:
-    seed: int = 0
-    sample_values: int = 2
-    descriptions: bool = True  # BIRD database_description/*.csv in the schema text
-    max_schema_tokens: int = 1024
-    gold_timeout_s: float = 30.0  # train gold SQL slower than this (or failing) is dropped
-    workers: int = 2  # sandbox processes running gold SQL
-    revision_ratio: float = 0.0  # share of train questions that also get a revision example (wrong SQL -> gold)
-    psg: PSGConfig = field(default_factory=PSGConfig)
-
-
-@dataclass
-class SFTConfig:
-    seed: int = 0
-    method: str = "lora"  # lora | qlora | full
-    epochs: float = 6.0
-    max_steps: int = -1
-    learning_rate: float = 2e-3
-    lr_scheduler: str = "cosine"
-    warmup_ratio: float = 0.03
-    batch_size: int = 32
-    grad_accum: int = 1
-    max_length: int = 1024
-    lora_r: int = 64
-    lora_alpha: int = 128
-    lora_dropout: float = 0.0
-    target_modules: str = "all-linear"
-    modules_to_save: list[str] = field(default_factory=lambda: ["embed_tokens", "lm_head"])
-    max_examples: int = -1
-    save_steps: int = 200  # checkpoint every N steps so a killed run resumes; 0 = never
-    packing: bool = False  # pack several short examples into one max_length row (trl)
-    sampling: str = "random"  # random | by_kind (revision examples batched together) | group_by_length
-    precision: str = "auto"  # auto (bf16 on a GPU that has it, else fp32) | fp32 | bf16 | fp16
-    gradient_checkpointing: str = "auto"  # auto (on for GPU) | on | off
-    attn_implementation: str = "auto"  # auto (transformers' default) | eager | sdpa | flash_attention_2
-    launcher: str = "none"  # none | ddp | deepspeed_zero2 | deepspeed_zero3 (accelerate launch)
-    num_processes: int = 1  # processes (GPUs) for the launcher
-
-
-@dataclass
-class TimeoutConfig:
-    t_min: float = 2.0
-    k: float = 1.2
-    c: float = 1.0
-
-
-@dataclass
-class TreeConfig:
-    seed: int = 0
-    shards: list[int] = field(default_factory=lambda: [0, 1])
-    branching: int = 2
-    max_depth: int = 2
-    temperature: float = 0.8
-    top_p: float = 1.0
-    max_questions: int = 600
-    timeout: TimeoutConfig = field(default_factory=TimeoutConfig)
-
-
-@dataclass
-class PairsConfig:
-    seed: int = 0
-    kinds: list[str] = field(default_factory=lambda: ["emerge", "baseline"])
-    test_fraction: float = 0.2
-
-
-@dataclass
-class RMConfig:
-    seed: int = 0
-    base: str = "sft"  # "sft" = the merged SFT model; otherwise a path or hub id
-    epochs: float = 2.0
-    max_steps: int = -1
-    learning_rate: float = 1e-3
-    batch_size: int = 16
-    max_length: int = 1024
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    center_rewards_coefficient: float = 0.01
-    margin_scale: float = 0.0  # > 0: Bradley-Terry margin = scale * (rejected - chosen revision distance)
-
-
-@dataclass
-class MCTSConfig:
-    seed: int = 0
-    iterations: int = 8
-    expand_n: int = 3
-    top_k: int = 3
-    alpha: float = 0.4
-    w_exp: float = 100.0
-    max_depth: int = 20
-    temperature: float = 0.8
-    prompt: str = "psg"  # psg: prefix also in the "incomplete SQL" slot (SQL-o1) | continuation: reply only
-    selector: str = "best_reward"  # best_reward | most_visited | vote | reward_model
-    max_questions: int = -1
-    timeout_s: float = 10.0
-    rm_weight: float = 0.0  # terminal reward += rm_weight * reward-model score (0 = SQL-o1's self-reward only)
-    exec_weight: float = 0.0  # terminal reward += exec_weight if the SQL runs and returns rows
-
-
-@dataclass
-class CandidatesConfig:
-    seed: int = 0
-    n: int = 8  # sampled SQLs per question, besides the greedy one
-    temperature: float = 0.8
-    top_p: float = 0.95
-    max_questions: int = -1
-
-
-@dataclass
-class ValidateConfig:
-    rules: str = "auto"  # auto | spider | bird
-    timeout_s: float = 60.0
-    max_questions: int = -1
-    keep_distinct: bool = False  # Spider test-suite flag --keep_distinct
-    workers: int = 2  # sandbox worker processes executing queries in parallel
-
-
-@dataclass
-class Params:
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    engine: EngineConfig = field(default_factory=EngineConfig)
-    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
-    sft: SFTConfig = field(default_factory=SFTConfig)
-    candidates: CandidatesConfig = field(default_factory=CandidatesConfig)
-    tree: TreeConfig = field(default_factory=TreeConfig)
-    pairs: PairsConfig = field(default_factory=PairsConfig)
-    rm: RMConfig = field(default_factory=RMConfig)
-    mcts: MCTSConfig = field(default_factory=MCTSConfig)
-    validate: ValidateConfig = field(default_factory=ValidateConfig)
-
-
-CHOICES = {
-    "data.dataset": {"demo", "spider", "bird"},
-    "data.dev_split": {"dev", "spider-dk", "spider-syn", "spider-realistic"},
-    "engine.backend": {"transformers", "vllm"},
-    "engine.dtype": {"auto", "float32", "bfloat16", "float16"},
-    "preprocess.psg.mode": {"none", "random", "hard", "all_prefixes"},
-    "sft.method": {"lora", "qlora", "full"},
-    "sft.precision": {"auto", "fp32", "bf16", "fp16"},
-    "sft.sampling": {"random", "by_kind", "group_by_length"},
-    "sft.gradient_checkpointing": {"auto", "on", "off"},
-    "sft.attn_implementation": {"auto", "eager", "sdpa", "flash_attention_2"},
-    "sft.launcher": {"none", "ddp", "deepspeed_zero2", "deepspeed_zero3"},
-    "mcts.selector": {"best_reward", "most_visited", "vote", "reward_model"},
-    "mcts.prompt": {"psg", "continuation"},
-    "validate.rules": {"auto", "spider", "bird"},
-}
-
-
-def _check_type(value: Any, tp: Any, key: str, source: str) -> Any:
-    origin = typing.get_origin(tp)
-    if origin is list:
-        (item_tp,) = typing.get_args(tp)
-        if not isinstance(value, list):
-            raise InputError(f"{source}: '{key}' must be a list, got {type(value).__name__}")
-        return [_check_type(v, item_tp, f"{key}[{i}]", source) for i, v in enumerate(value)]
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise InputError(f"{source}: '{key}' must be a mapping, got {type(value).__name__}")
-        return _build(tp, value, key, source)
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if tp in (int, float, str, bool) and (type(value) is not tp):
-        raise InputError(f"{source}: '{key}' must be {tp.__name__}, got {type(value).__name__} {value!r}")
-    allowed = CHOICES.get(key)
-    if allowed is not None and value not in allowed:
-        raise InputError(f"{source}: '{key}' must be one of {sorted(allowed)}, got {value!r}")
+def _all_or_positive(value: int) -> int:
+    if value != -1 and value < 1:
+        raise ValueError("must be -1 (no limit) or >= 1")
     return value
 
 
-def _build(cls: type, data: dict, prefix: str, source: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        where = f"{prefix}." if prefix else ""
-        raise InputError(f"{source}: unknown key(s) {', '.join(where + k for k in unknown)}")
-    kwargs = {}
-    for name, value in data.items():
-        key = f"{prefix}.{name}" if prefix else name
-        kwargs[name] = _check_type(value, hints[name], key, source)
-    return cls(**kwargs)
+Seed = Annotated[Int, Field(ge=0)]
+Positive = Annotated[Int, Field(ge=1)]
+NonNegative = Annotated[Int, Field(ge=0)]
+Limit = Annotated[Int, AfterValidator(_all_or_positive)]  # -1 = all / no limit
+Seconds = Annotated[Float, Field(gt=0)]
+Fraction = Annotated[Float, Field(ge=0, le=1)]
+Temperature = Annotated[Float, Field(gt=0, le=10)]
+TopP = Annotated[Float, Field(gt=0, le=1)]
+LearningRate = Annotated[Float, Field(gt=0, le=10)]
+Dropout = Annotated[Float, Field(ge=0, lt=1)]
+Epochs = Annotated[Float, Field(gt=0)]
+
+_STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+@dataclass(config=_STRICT)
+class DemoData:
+    seed: Seed
+    train_questions: Positive
+    dev_questions: Positive
+
+
+@dataclass(config=_STRICT)
+class DataConfig:
+    dataset: Literal["demo", "spider", "bird"]
+    source: Str  # real datasets: folder, zip file or URL holding the official layout
+    sha256: Annotated[Str, Field(pattern=r"^([0-9a-f]{64})?$")]  # pinned hash of the source; "" = report it
+    dev_split: Literal["dev", "spider-dk", "spider-syn", "spider-realistic"]  # Spider variants
+    demo: DemoData
+
+
+@dataclass(config=_STRICT)
+class TinyModel:
+    seed: Seed
+    vocab_size: Annotated[Int, Field(ge=300)]  # byte-level BPE: 256 bytes + special tokens at least
+    hidden_size: Positive
+    num_layers: Positive
+    num_heads: Positive
+    num_kv_heads: Positive
+    intermediate_size: Positive
+    max_position_embeddings: Annotated[Int, Field(ge=64)]
+
+
+@dataclass(config=_STRICT)
+class ModelConfig:
+    base: Annotated[Str, Field(min_length=1)]  # "demo" builds the tiny model; otherwise a local path or hub id
+    tiny: TinyModel
+
+
+@dataclass(config=_STRICT)
+class EngineConfig:
+    backend: Literal["transformers", "vllm"]
+    batch_size: Positive
+    dtype: Literal["auto", "float32", "bfloat16", "float16"]
+    max_new_tokens: Positive
+    tensor_parallel_size: Positive
+    gpu_memory_utilization: Annotated[Float, Field(gt=0, le=1)]
+    prefix_cache_tokens: NonNegative  # transformers backend: prompt-prefix KV kept across calls; 0 = off
+    lora_adapter: Str  # "" = the stage's merged model; else a LoRA adapter folder served on its base
+
+
+@dataclass(config=_STRICT)
+class PSGConfig:
+    mode: Literal["none", "random", "hard", "all_prefixes"]
+    ratio: Fraction
+    min_tables: Positive
+
+
+@dataclass(config=_STRICT)
+class PreprocessConfig:
+    seed: Seed
+    sample_values: NonNegative
+    descriptions: Bool  # BIRD database_description/*.csv in the schema text
+    max_schema_tokens: Annotated[Int, Field(ge=16)]
+    gold_timeout_s: Seconds  # train gold SQL slower than this (or failing) is dropped
+    workers: Positive  # sandbox processes running gold SQL
+    revision_ratio: Fraction  # share of train questions that also get a revision example
+    psg: PSGConfig
+
+
+LR_SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
+                 "inverse_sqrt", "cosine_with_min_lr", "warmup_stable_decay")
+
+
+@dataclass(config=_STRICT)
+class SFTConfig:
+    seed: Seed
+    method: Literal["lora", "qlora", "full"]
+    epochs: Epochs
+    max_steps: Limit  # -1 = run `epochs`
+    learning_rate: LearningRate
+    lr_scheduler: Literal[LR_SCHEDULERS]  # transformers' scheduler names
+    warmup_ratio: Annotated[Float, Field(ge=0, lt=1)]
+    batch_size: Positive
+    grad_accum: Positive
+    max_length: Annotated[Int, Field(ge=16)]
+    lora_r: Positive
+    lora_alpha: Positive
+    lora_dropout: Dropout
+    target_modules: Annotated[Str, Field(min_length=1)]
+    modules_to_save: list[Str]
+    max_examples: Limit
+    save_steps: NonNegative  # checkpoint every N steps so a killed run resumes; 0 = never
+    packing: Bool  # pack several short examples into one max_length row (trl)
+    sampling: Literal["random", "by_kind", "group_by_length"]  # by_kind: revision examples batched together
+    precision: Literal["auto", "fp32", "bf16", "fp16"]  # auto: bf16 on a GPU that has it, else fp32
+    gradient_checkpointing: Literal["auto", "on", "off"]  # auto: on for GPU
+    attn_implementation: Literal["auto", "eager", "sdpa", "flash_attention_2"]
+    launcher: Literal["none", "ddp", "deepspeed_zero2", "deepspeed_zero3"]  # accelerate launch
+    num_processes: Positive  # processes (GPUs) for the launcher
+
+
+@dataclass(config=_STRICT)
+class TimeoutConfig:
+    t_min: Seconds
+    k: Annotated[Float, Field(ge=0)]
+    c: Annotated[Float, Field(ge=0)]
+
+
+@dataclass(config=_STRICT)
+class TreeConfig:
+    seed: Seed
+    shards: Annotated[list[NonNegative], Field(min_length=1)]  # [0, 1, ..., n-1]
+    branching: Positive
+    max_depth: NonNegative
+    temperature: Temperature
+    top_p: TopP
+    max_questions: Limit
+    timeout: TimeoutConfig
+
+
+@dataclass(config=_STRICT)
+class PairsConfig:
+    seed: Seed
+    kinds: Annotated[list[Literal["emerge", "baseline"]], Field(min_length=1)]
+    test_fraction: Annotated[Float, Field(ge=0, lt=1)]
+
+
+@dataclass(config=_STRICT)
+class RMConfig:
+    seed: Seed
+    base: Annotated[Str, Field(min_length=1)]  # "sft" = the merged SFT model; otherwise a path or hub id
+    epochs: Epochs
+    max_steps: Limit
+    learning_rate: LearningRate
+    batch_size: Positive
+    max_length: Annotated[Int, Field(ge=16)]
+    lora_r: Positive
+    lora_alpha: Positive
+    lora_dropout: Dropout
+    center_rewards_coefficient: Annotated[Float, Field(ge=0)]
+    margin_scale: Annotated[Float, Field(ge=0)]  # > 0: Bradley-Terry margin = scale * distance gap
+
+
+@dataclass(config=_STRICT)
+class MCTSConfig:
+    seed: Seed
+    iterations: Positive
+    expand_n: Positive
+    top_k: Positive
+    alpha: Fraction
+    w_exp: Annotated[Float, Field(ge=0)]
+    max_depth: Positive
+    temperature: Temperature
+    prompt: Literal["psg", "continuation"]  # psg: prefix also in the "incomplete SQL" slot (SQL-o1)
+    selector: Literal["best_reward", "most_visited", "vote", "reward_model"]
+    max_questions: Limit
+    timeout_s: Seconds
+    rm_weight: Annotated[Float, Field(ge=0)]  # terminal reward += rm_weight * reward-model score
+    exec_weight: Annotated[Float, Field(ge=0)]  # terminal reward += exec_weight if the SQL returns rows
+
+
+@dataclass(config=_STRICT)
+class CandidatesConfig:
+    seed: Seed
+    n: Positive  # sampled SQLs per question, besides the greedy one
+    temperature: Temperature
+    top_p: TopP
+    max_questions: Limit
+
+
+@dataclass(config=_STRICT)
+class ValidateConfig:
+    rules: Literal["auto", "spider", "bird"]
+    timeout_s: Seconds
+    max_questions: Limit
+    keep_distinct: Bool  # Spider test-suite flag --keep_distinct
+    workers: Positive  # sandbox worker processes executing queries in parallel
+
+
+@dataclass(config=_STRICT)
+class Params:
+    data: DataConfig
+    model: ModelConfig
+    engine: EngineConfig
+    preprocess: PreprocessConfig
+    sft: SFTConfig
+    candidates: CandidatesConfig
+    tree: TreeConfig
+    pairs: PairsConfig
+    rm: RMConfig
+    mcts: MCTSConfig
+    validate: ValidateConfig
+
+
+_PARAMS = TypeAdapter(Params)
+
+
+def _describe(error: dict) -> str:
+    key = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "missing":
+        return f"missing key '{key}'"
+    if error["type"] in ("unexpected_keyword_argument", "extra_forbidden"):
+        return f"unknown key '{key}'"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"'{key}': {message[:1].lower() + message[1:]}, got {error['input']!r}"
+
+
+def _cross_checks(params: Params) -> str | None:
+    shards = params.tree.shards
+    if shards != list(range(len(shards))):
+        return f"'tree.shards' must be [0, 1, ..., n-1], got {shards}"
+    tiny = params.model.tiny
+    if tiny.num_heads % tiny.num_kv_heads:  # grouped-query attention shares each KV head among whole groups
+        return f"'model.tiny.num_heads' ({tiny.num_heads}) must be a multiple of num_kv_heads ({tiny.num_kv_heads})"
+    return None
 
 
 def params_from_dict(data: dict, source: str = "params") -> Params:
-    params = _build(Params, data or {}, "", source)
-    shards = params.tree.shards
-    if shards != list(range(len(shards))) or not shards:
-        raise InputError(f"{source}: 'tree.shards' must be [0, 1, ..., n-1], got {shards}")
+    """Validate a complete params mapping; the first problem becomes one InputError line."""
+    try:
+        params = _PARAMS.validate_python(data)
+    except ValidationError as e:
+        raise InputError(f"{source}: {_describe(e.errors()[0])}") from None
+    problem = _cross_checks(params)
+    if problem:
+        raise InputError(f"{source}: {problem}")
     return params
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with two fixes: a key written twice is an error (PyYAML keeps the last one
+    silently), and 1e-3 is a float as in YAML 1.2 (YAML 1.1 needs a dot: 1.0e-3)."""
+
+
+def _mapping(loader: _Loader, node: yaml.MappingNode) -> dict:
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"key '{key}' appears twice", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
 
 
 def load_yaml_mapping(path: str | Path) -> dict:
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
     except FileNotFoundError:
         raise InputError(f"{path}: file not found") from None
     except yaml.YAMLError as e:
-        raise InputError(f"{path}: invalid YAML: {e}") from None
+        raise InputError(f"{path}: invalid YAML: {' '.join(str(e).split())}") from None
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a mapping at the top level")
     return data
 
 
-def load_params(path: str | Path = "params.yaml") -> Params:
-    return params_from_dict(load_yaml_mapping(path), str(path))
+def deep_merge(base: dict, override: dict) -> dict:
+    """`override` on top of `base`, section by section (profiles, tests and `ask` overrides)."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
 
+
+def load_params(path: str | Path = "params.yaml", overrides: dict | None = None) -> Params:
+    """The params file (complete: params.yaml is where defaults live), with optional overrides on top."""
+    data = load_yaml_mapping(path)
+    source = str(path)
+    if overrides:
+        data, source = deep_merge(data, overrides), f"{path} + overrides"
+    return params_from_dict(data, source)
+
+
+
+def choices(section: type, name: str) -> tuple:
+    """The allowed values of a Literal field, read from its one declaration (e.g. every MCTS selector)."""
+    return typing.get_args(typing.get_type_hints(section)[name])

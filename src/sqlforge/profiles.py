@@ -9,24 +9,13 @@ The merged result passes the same strict validation as params.yaml itself.
 from __future__ import annotations
 
 import argparse
-import copy
 import sys
 from pathlib import Path
 
 import yaml
 
-from sqlforge.config import load_yaml_mapping, params_from_dict
+from sqlforge.config import deep_merge, load_yaml_mapping, params_from_dict
 from sqlforge.io import InputError, atomic_path
-
-
-def deep_merge(base: dict, override: dict) -> dict:
-    merged = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
 
 
 def apply_profile(profile: str | Path, params: str | Path = "params.yaml", check_only: bool = False) -> dict:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from sqlforge.device import bf16_supported
 from sqlforge.io import InputError
 
 
@@ -16,7 +17,7 @@ def device_kwargs(precision: str = "auto", gradient_checkpointing: str = "auto")
     """TrainingArguments for CPU or GPU, from params ("auto" = detected from the hardware), never code edits."""
     cuda = torch.cuda.is_available()
     if precision == "auto":
-        precision = "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp32"
+        precision = "bf16" if bf16_supported() else "fp32"
     if precision == "fp16" and not cuda:
         raise InputError("params.yaml: sft.precision=fp16 needs a CUDA GPU; use fp32 or bf16 on CPU")
     checkpointing = cuda if gradient_checkpointing == "auto" else gradient_checkpointing == "on"
@@ -27,7 +28,7 @@ def device_kwargs(precision: str = "auto", gradient_checkpointing: str = "auto")
 def weights_dtype(precision: str) -> torch.dtype:
     """dtype the model is loaded in: bf16 weights for bf16 training, fp32 otherwise (fp16 runs as AMP)."""
     if precision == "auto":
-        return torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
+        precision = "bf16" if bf16_supported() else "fp32"
     return torch.bfloat16 if precision == "bf16" else torch.float32
 
 

@@ -1,0 +1,101 @@
+"""Every params.yaml key reaches the code it configures: a param that reaches nothing is a defect
+(`sft.sampling: by_kind` once silently did nothing while the README credited it)."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import typing
+from pathlib import Path
+
+import pytest
+
+from sqlforge import config
+
+from conftest import REPO, repo_params
+
+
+def leaf_keys(cls: type, prefix: str = "") -> list[tuple[str, type, str]]:
+    """(dotted key, section class, field name) for every leaf of the params tree."""
+    out = []
+    for f in dataclasses.fields(cls):
+        tp = typing.get_type_hints(cls)[f.name]
+        key = f"{prefix}{f.name}"
+        out += leaf_keys(tp, key + ".") if dataclasses.is_dataclass(tp) else [(key, cls, f.name)]
+    return out
+
+
+def attributes_read() -> set[str]:
+    """Names read as attributes anywhere in the library and stage scripts (config.py only declares them)."""
+    names: set[str] = set()
+    files = [p for p in (REPO / "src" / "sqlforge").rglob("*.py") if p.name != "config.py"]
+    for path in files + sorted((REPO / "stages").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
+                names.add(node.attr)
+    return names
+
+
+def test_every_key_is_read_by_some_code():
+    read = attributes_read()
+    unread = [key for key, _, name in leaf_keys(config.Params) if name not in read]
+    assert not unread, f"params nobody reads: {unread}"
+
+
+def test_the_walk_covers_every_key_in_params_yaml():
+    import yaml
+
+    def flat(d, prefix=""):
+        return [k for key, v in d.items() for k in (flat(v, f"{prefix}{key}.") if isinstance(v, dict)
+                                                    else [f"{prefix}{key}"])]
+
+    in_file = set(flat(yaml.safe_load((REPO / "params.yaml").read_text())))
+    assert in_file == {key for key, _, _ in leaf_keys(config.Params)}
+
+
+SFT_TRAINER = {  # sft key -> new value, and where the built trainer shows it
+    "epochs": (2.5, lambda t: t.args.num_train_epochs),
+    "max_steps": (7, lambda t: t.args.max_steps),
+    "learning_rate": (0.01, lambda t: t.args.learning_rate),
+    "lr_scheduler": ("linear", lambda t: str(t.args.lr_scheduler_type)),
+    "warmup_ratio": (0.5, lambda t: t.args.warmup_steps),
+    "batch_size": (3, lambda t: t.args.per_device_train_batch_size),
+    "grad_accum": (2, lambda t: t.args.gradient_accumulation_steps),
+    "max_length": (77, lambda t: t.args.max_length),
+    "seed": (5, lambda t: (t.args.seed, t.args.data_seed)),
+    "save_steps": (0, lambda t: str(t.args.save_strategy)),
+    "packing": (True, lambda t: t.args.packing),
+    "lora_r": (3, lambda t: t.model.peft_config["default"].r),
+    "lora_alpha": (5, lambda t: t.model.peft_config["default"].lora_alpha),
+    "lora_dropout": (0.3, lambda t: t.model.peft_config["default"].lora_dropout),
+    "target_modules": ("q_proj", lambda t: sorted(t.model.peft_config["default"].target_modules)),
+    "modules_to_save": (["lm_head"], lambda t: sorted(t.model.peft_config["default"].modules_to_save or [])),
+    "method": ("full", lambda t: hasattr(t.model, "peft_config")),
+    "sampling": ("group_by_length", lambda t: type(t.get_train_dataloader().batch_sampler.sampler).__name__),
+    "precision": ("bf16", lambda t: (t.args.bf16, t.model.dtype)),
+    "gradient_checkpointing": ("on", lambda t: t.args.activation_checkpointing
+                               if hasattr(t.args, "activation_checkpointing") else t.args.gradient_checkpointing),
+    "attn_implementation": ("eager", lambda t: t.model.config._attn_implementation),
+}
+
+
+@pytest.fixture(scope="module")
+def sft_data(demo_records):
+    from sqlforge.prompts import sql_messages
+    from sqlforge.sft import sft_dataset
+
+    return sft_dataset([{"prompt": sql_messages(r["schema"], r["question"]),
+                         "completion": [{"role": "assistant", "content": r["gold"]}]}
+                        for r in demo_records["train"][:8]])
+
+
+@pytest.mark.parametrize("key", sorted(SFT_TRAINER))
+def test_each_sft_key_changes_the_trainer_it_builds(key, sft_data, tiny_model, tmp_path):
+    from sqlforge.sft import build_trainer
+
+    value, seen = SFT_TRAINER[key]
+    small = {"lora_r": 4, "lora_alpha": 8, "max_steps": 1}
+    default = build_trainer(repo_params({"sft": small}).sft, sft_data, str(tiny_model), tmp_path / "a")
+    changed = build_trainer(repo_params({"sft": {**small, key: value}}).sft, sft_data, str(tiny_model),
+                            tmp_path / "b")
+    assert seen(default) != seen(changed), f"sft.{key}={value!r} did not reach the trainer"
