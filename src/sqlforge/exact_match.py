@@ -23,7 +23,8 @@ from __future__ import annotations
 from collections import Counter
 from functools import lru_cache
 
-from sqlforge.spider_sql import COND_OPS, ParseFailure, Query, SpiderSchema, parse, schema_from_entry
+from sqlforge.spider_sql import COND_OPS, LOOSE, ParseFailure, Query, SpiderSchema, parse, schema_from_entry
+from sqlforge.spider_text import official_prediction
 
 _schemas: dict[int, tuple[dict, SpiderSchema]] = {}
 
@@ -36,12 +37,6 @@ def spider_schema(tables_entry: dict | SpiderSchema) -> SpiderSchema:
     if cached is None or cached[0] is not tables_entry:  # holding the entry keeps its id unique
         cached = _schemas[id(tables_entry)] = (tables_entry, schema_from_entry(tables_entry))
     return cached[1]
-
-
-def official_prediction(pred: str) -> str:
-    """A prediction as the official CLI reads it from its line: stripped, cut at the first tab,
-    and every "value" (lower case, anywhere, even inside names) replaced by "1"."""
-    return pred.strip().split("\t")[0].replace("value", "1")
 
 
 # ---------------------------------------------------------------- rebuild
@@ -149,13 +144,15 @@ def match(pred: Query, gold: Query) -> bool:
     return not gold.tables or _same_multiset(pred.tables, gold.tables)
 
 
-def exact_match(gold: str, pred: str, tables_entry: dict | SpiderSchema) -> bool:
+def exact_match(gold: str, pred: str, tables_entry: dict | SpiderSchema | None = None) -> bool:
     """Official Spider exact-set-match of a prediction against its gold.
 
-    `tables_entry` is the database's tables.json entry (or `spider_schema(entry)`). A gold
-    the official parser cannot read has no official verdict (the official script stops
-    with a traceback); it scores False here."""
-    schema = spider_schema(tables_entry)
+    `tables_entry` is the database's tables.json entry (or `spider_schema(entry)`); the
+    official verdict needs it (foreign keys, which table a bare column belongs to). Without
+    it names are taken as written, a bare column belonging to the first FROM table, and no
+    foreign key is mapped: an approximation. A gold the official parser cannot read has no
+    official verdict (the official script stops with a traceback); it scores False here."""
+    schema = LOOSE if tables_entry is None else spider_schema(tables_entry)
     gold_q = rebuilt(gold, schema)
     pred_q = rebuilt(official_prediction(pred), schema)
     return gold_q is not None and pred_q is not None and match(pred_q, gold_q)
