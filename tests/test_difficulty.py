@@ -44,6 +44,8 @@ HARDNESS = [
      "SELECT T1.name FROM train AS T1 JOIN route AS T2 ON T1.train_id = T2.train_id JOIN station AS T3 ON T2.station_id = T3.station_id WHERE T3.name = 'a' ORDER BY T1.time", "extra"),
     ("two GROUP BY columns count as others", M, "SELECT country, age, count(*) FROM singer GROUP BY country, age", "medium"),
     ("an aggregate in ORDER BY counts: two aggregates + two items + two component1 is extra", M, "SELECT country, count(*) FROM singer GROUP BY country ORDER BY count(*) DESC", "extra"),
+    ("an OR in WHERE counts after a JOIN ON condition (each clause alternates on its own)", M,
+     "SELECT min(T1.name), T2.name FROM singer AS T1 JOIN stadium AS T2 ON T1.singer_id = T2.stadium_id WHERE T2.name LIKE '%a%' OR T2.name != 'a b'", "extra"),
     ("join with OR in ON counts OR", M, "SELECT T1.name FROM singer AS T1 JOIN stadium AS T2 ON T1.singer_id = 1 OR T1.age = 2", "medium"),
     ("many components: extra", M, J + " WHERE T1.age > 1 AND T1.country = 'x' GROUP BY T1.name HAVING count(*) > 1 ORDER BY T1.name LIMIT 3", "extra"),
     ("unreadable SQL (column alias) gets extra, the official has no label", M, "SELECT count(*) AS n FROM singer", "crash"),

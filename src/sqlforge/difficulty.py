@@ -23,11 +23,11 @@ from sqlforge.spider_sql import COND_OPS, LOOSE, ParseFailure, Query, SpiderSche
 
 
 def _components(q: Query) -> tuple[int, int, int]:
-    conds = q.from_conds + q.where + q.having
-    units = [u for u in conds if not isinstance(u, str)]
+    clauses = (q.from_conds, q.where, q.having)  # conditions alternate with AND/OR in each clause
+    units = [u for c in clauses for u in c[::2]]
     comp1 = sum(map(bool, (q.where, q.group_by, q.order_by is not None, q.limit is not None)))
     comp1 += max(0, len(q.tables) - 1)
-    comp1 += conds[1::2].count("or") + sum(u[1] == COND_OPS.index("like") for u in units)
+    comp1 += [w for c in clauses for w in c[1::2]].count("or") + sum(u[1] == COND_OPS.index("like") for u in units)
     comp2 = sum(isinstance(v, Query) for u in units for v in (u[3], u[4]))
     comp2 += sum(part is not None for part in (q.intersect, q.union, q.except_))
     aggs = sum(agg != 0 for agg, _ in q.select[1])

@@ -106,9 +106,9 @@ def _keywords(q: Query) -> set[str]:
                                         ("union", q.union), ("except", q.except_)) if present}
     if q.order_by is not None:
         words |= {"order", q.order_by[0]}
-    every = q.from_conds + q.where + q.having  # ON conditions count here, and only here
-    units = [u for u in every if not isinstance(u, str)]
-    words |= {"or"} & set(every)
+    clauses = (q.from_conds, q.where, q.having)  # ON conditions count here, and only here
+    units = [u for c in clauses for u in c[::2]]  # positions decide, as officially: conditions
+    words |= {"or"} & {w for c in clauses for w in c[1::2]}  # alternate with AND/OR
     words |= {"not"} if any(u[0] for u in units) else set()
     words |= {op for op in ("in", "like") if any(u[1] == COND_OPS.index(op) for u in units)}
     return words

@@ -122,30 +122,37 @@ def _foreign_key_map(pairs: list, names: list[str]) -> dict[str, str]:
 # period, ':' and ',' unless a digit follows, runs of periods, and the characters it always
 # sets apart. Quotes never reach it, so its quote and apostrophe rules never fire.
 _FINAL_PERIOD = re.compile(r"([^.])(\.)([\]\)}>\"'»”’ ]*+)\s*$")
-_FINAL_PERIOD_AGAIN = re.compile(r"([^.])(\.)([\]\)}>\"']*)\s*$")
 _COLON_COMMA = re.compile(r"([:,])([^\d])")
 _COLON_COMMA_END = re.compile(r"([:,])$")
 _PERIODS = re.compile(r"\.{2,}")
+_OPENING_QUOTES = re.compile(r"[«“‘„]|`+")
+_CLOSING_QUOTES = re.compile(r"[»”’]")
+# characters NLTK always sets apart (these rules only pad, so one pass does them all)
+_APART = re.compile(r"[;@#$%&\u2012-\u2015?!*\]\[(){}<>]|--")
 # words NLTK splits in two (cannot -> can not, gonna -> gon na, ...)
 _SPLIT_WORDS = [re.compile(p, re.I) for p in (r"\b(can)(not)\b", r"\b(gim)(me)\b", r"\b(gon)(na)\b",
                                                r"\b(got)(ta)\b", r"\b(lem)(me)\b", r"\b(wan)(na)(?=\s)")]
+_SPLIT_ANY = re.compile(r"cannot|gimme|gonna|gotta|lemme|wanna", re.I)
 
 
 def _nltk_words(text: str) -> list[str]:
-    text = re.sub(r"[«“‘„]|`+", r" \g<0> ", text)
-    text = text.replace("``", " `` ")  # a run of backticks splits in pairs
-    text = _FINAL_PERIOD.sub(r"\1 \2 \3 ", text)
-    text = _COLON_COMMA.sub(r" \1 \2", text)
-    text = _COLON_COMMA_END.sub(r" \1 ", text)
-    text = _PERIODS.sub(r" \g<0> ", text)
-    text = re.sub(r"[;@#$%&\u2012-\u2015]", r" \g<0> ", text)
-    text = _FINAL_PERIOD_AGAIN.sub(r"\1 \2\3 ", text)
-    text = re.sub(r"[?!*]", r" \g<0> ", text)
-    text = re.sub(r"[\]\[(){}<>]", r" \g<0> ", text)
-    text = re.sub(r"--", r" -- ", text)
-    text = re.sub(r"[»”’]", r" \g<0> ", " " + text + " ")
-    for pattern in _SPLIT_WORDS:
-        text = pattern.sub(r" \1 \2 ", text)
+    # each rule runs only where its characters occur (validate tokenises every prediction)
+    if _OPENING_QUOTES.search(text):
+        text = _OPENING_QUOTES.sub(r" \g<0> ", text).replace("``", " `` ")  # backtick runs split in pairs
+    if "." in text:
+        text = _FINAL_PERIOD.sub(r"\1 \2 \3 ", text)
+        # NLTK's second final-period rule cannot fire once this one has run: omitted
+        if ".." in text:
+            text = _PERIODS.sub(r" \g<0> ", text)
+    if "," in text or ":" in text:
+        text = _COLON_COMMA_END.sub(r" \1 ", _COLON_COMMA.sub(r" \1 \2", text))
+    text = _APART.sub(r" \g<0> ", text)
+    if _CLOSING_QUOTES.search(text):
+        text = _CLOSING_QUOTES.sub(r" \g<0> ", text)
+    if _SPLIT_ANY.search(text):
+        text = f" {text} "  # NLTK pads the text before these ("wanna" must be followed by a space)
+        for pattern in _SPLIT_WORDS:
+            text = pattern.sub(r" \1 \2 ", text)
     return text.split()
 
 
