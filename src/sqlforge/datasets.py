@@ -161,7 +161,7 @@ class _Builder:
         self.examples.append(Example(
             id=f"{self.split}-{self._index:05d}", db_id=db_id, db_path=str(db_path),
             question=_text(record, question_key, path, i), evidence=evidence, gold=gold,
-            difficulty=difficulty or spider_hardness(gold), split=self.split))
+            difficulty=difficulty or spider_hardness(gold, self.tables[db_id]), split=self.split))
         self._index += 1
 
 
