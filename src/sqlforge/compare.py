@@ -26,6 +26,7 @@ import time
 from collections import Counter
 
 _REFINE_ROUNDS = 8  # colour refinement almost always stabilises in 2-3 rounds
+_SEARCH_WITHOUT_REFINING = 3  # interchangeable columns a plain search handles faster than refining
 
 
 class CompareBudgetExceeded(Exception):
@@ -87,22 +88,18 @@ def _permutation_exists(gold: list[tuple], pred: list[tuple], n_cols: int, clock
     g_cols, p_cols = list(zip(*gold)), list(zip(*pred))
     g_colour = [intern(("v", bag(c))) for c in g_cols]
     p_colour = [intern(("v", bag(c))) for c in p_cols]
-    for _ in range(_REFINE_ROUNDS):
-        if Counter(g_colour) != Counter(p_colour):
+    if len(set(g_colour)) == n_cols:  # every column's values differ from the others': one candidate each
+        source = {colour: j for j, colour in enumerate(p_colour)}
+        if set(source) != set(g_colour):
             return False
-        clock.check()
-        g_rows = [intern(("r", bag(zip(g_colour, row)))) for row in gold]
-        p_rows = [intern(("r", bag(zip(p_colour, row)))) for row in pred]
-        if Counter(g_rows) != Counter(p_rows):
-            return False
-        new_g = [intern(("c", g_colour[i], bag(zip(g_rows, c)))) for i, c in enumerate(g_cols)]
-        new_p = [intern(("c", p_colour[j], bag(zip(p_rows, c)))) for j, c in enumerate(p_cols)]
-        stable = len(set(new_g)) == len(set(g_colour))
-        g_colour, p_colour = new_g, new_p
-        if stable:
-            break
+        perm = [source[colour] for colour in g_colour]
+        return Counter(gold) == Counter(tuple(r[j] for j in perm) for r in pred)
     if Counter(g_colour) != Counter(p_colour):
         return False
+    if max(Counter(g_colour).values()) > _SEARCH_WITHOUT_REFINING:
+        g_colour, p_colour = _refine(gold, pred, g_cols, p_cols, g_colour, p_colour, intern, bag, clock)
+        if g_colour is None:
+            return False
 
     # search: gold columns in order of scarcest colour; each step keeps projected row multisets equal
     class_size = Counter(g_colour)
@@ -140,3 +137,27 @@ def _permutation_exists(gold: list[tuple], pred: list[tuple], n_cols: int, clock
         return False
 
     return search(0, [0] * len(pred))
+
+
+def _refine(gold, pred, g_cols, p_cols, g_colour, p_colour, intern, bag, clock):
+    """Colour refinement: a row's colour is the bag of (column colour, value) in it, a column's the bag of
+    (row colour, value) down it, repeated until stable. Every valid column permutation maps each column
+    to one of its own colour, so differing colour counts prove there is none: (None, None)."""
+    for _ in range(_REFINE_ROUNDS):
+        if Counter(g_colour) != Counter(p_colour):
+            return None, None
+        clock.check()
+        g_rows = [intern(("r", bag(zip(g_colour, row)))) for row in gold]
+        p_rows = [intern(("r", bag(zip(p_colour, row)))) for row in pred]
+        if Counter(g_rows) != Counter(p_rows):
+            return None, None
+        new_g = [intern(("c", g_colour[i], bag(zip(g_rows, c)))) for i, c in enumerate(g_cols)]
+        new_p = [intern(("c", p_colour[j], bag(zip(p_rows, c)))) for j, c in enumerate(p_cols)]
+        stable = len(set(new_g)) == len(set(g_colour))
+        g_colour, p_colour = new_g, new_p
+        if stable:
+            break
+    if Counter(g_colour) != Counter(p_colour):
+        return None, None
+    return g_colour, p_colour
+
