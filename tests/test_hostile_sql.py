@@ -19,7 +19,7 @@ from sandbox_probe import WorkerWatch, listing, own_rss_mb
 from sqlforge.sqlexec import (DENIED, EMPTY, MULTI, OK, OUT_OF_MEMORY, RUNTIME, SYNTAX, TIMEOUT, TOO_LARGE,
                               Executor)
 
-TIMEOUT_S, GRACE_S, MEMORY_MB, RSS_GROWTH_MB = 1.0, 0.5, 256, 64
+TIMEOUT_S, GRACE_S, MEMORY_MB, RSS_GROWTH_MB = 1.0, 0.5, 256, 64  # and results capped at 16 MiB of cost
 HEAVY = {TIMEOUT, OUT_OF_MEMORY, TOO_LARGE}  # where the bound hit first depends on the machine's speed
 ENDLESS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
 
@@ -121,7 +121,7 @@ def sandbox(tmp_path_factory):
     conn.close()
     saved = {k: os.environ.get(k) for k in ("TMPDIR", "SQLITE_TMPDIR")}
     os.environ.update(TMPDIR=str(tmp), SQLITE_TMPDIR=str(tmp))  # the workers' temp folder, watched
-    executor = Executor(timeout_s=TIMEOUT_S, kill_grace_s=GRACE_S, memory_mb=MEMORY_MB)
+    executor = Executor(timeout_s=TIMEOUT_S, kill_grace_s=GRACE_S, memory_mb=MEMORY_MB, max_bytes=16 << 20)
     state = {"db": db, "tmp": tmp, "executor": executor, "sha": hashlib.sha256(db.read_bytes()).hexdigest(),
              "listing": listing(folder, tmp), "rss_mb": own_rss_mb(), "normal": 0}
     yield state
