@@ -22,7 +22,7 @@ import time
 
 from sqlforge.evaluation import remove_distinct, results_match, test_suite_databases, verdicts
 from sqlforge.io import read_jsonl
-from sqlforge.sqlexec import Executor, open_readonly, run_query
+from sqlforge.sqlexec import Executor, Limits, open_readonly, run_query
 
 
 def candidate_pool(rec: dict, index: int) -> dict[str, str]:
@@ -58,15 +58,15 @@ def make_predictions(records: list[dict], total: int, seed: int, agreement: floa
 
 def plain_evaluator(records: list[dict], predictions: list[str], timeout_s: float) -> list[bool]:
     """One prediction at a time, a fresh connection each, no cache: the official scripts' shape."""
-    out = []
+    out, lim = [], Limits()  # the Executor's defaults, so both judge the same results
     for rec, pred in zip(records, predictions):
         gold_sql, pred_sql = remove_distinct(rec["gold"]), remove_distinct(pred)
         correct = True
         for db in test_suite_databases(rec["db_path"]):
             conn = open_readonly(db)
             try:
-                gold = run_query(conn, gold_sql, timeout_s, 10_000, 16 << 20)
-                result = run_query(conn, pred_sql, timeout_s, 10_000, 16 << 20)
+                gold = run_query(conn, gold_sql, timeout_s, lim.max_rows, lim.max_bytes, lim.max_cells)
+                result = run_query(conn, pred_sql, timeout_s, lim.max_rows, lim.max_bytes, lim.max_cells)
             finally:
                 conn.close()
             if not result.ok or not results_match("spider", rec["gold"], gold.rows, result.rows):

@@ -25,6 +25,9 @@ def sha(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+# instr() on a 1 MB haystack and a 200 KB needle that never matches: ~6 s inside one VM step
+LONG_STEP = "SELECT instr(printf('%.*c', 1000000, 'a'), printf('%.*c', 200000, 'a') || 'b')"
+
 HOSTILE = [
     ("DROP TABLE item", DENIED),
     ("DELETE FROM item", DENIED),
@@ -39,11 +42,13 @@ HOSTILE = [
     ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c", TIMEOUT),
     ("SELECT count(*) FROM item a, item b, item c, item d, item e", TIMEOUT),
     ("SELECT * FROM item a, item b", TOO_LARGE),
-    ("SELECT printf('%.*c', 100000000, 'x')", TOO_LARGE),
+    ("SELECT replace(printf('%.*c', 1000000, 'x'), 'x', 'xxxxxxxxxxxxxxxxxxxx')", TOO_LARGE),
     ("SELECT zeroblob(100000000)", TOO_LARGE),
     ("SELECT 1; DROP TABLE item", MULTI),
     # one SQLite VM step of several seconds: the progress handler never runs, the worker is killed
-    ("SELECT length(hex(zeroblob(300000000)))", TIMEOUT),
+    (LONG_STEP, TIMEOUT),
+    # a string past the result byte cap is refused inside SQLite, before it is built
+    ("SELECT length(hex(zeroblob(300000000)))", TOO_LARGE),
     ("SELEC name FROM item", SYNTAX),
 ]
 
@@ -70,7 +75,7 @@ def tree_listing(root):
 def test_runaway_step_kills_worker_and_executor_recovers(db):
     with Executor(timeout_s=0.3, kill_grace_s=0.3) as executor:
         start = time.monotonic()
-        result = executor.execute(db, "SELECT length(hex(zeroblob(300000000)))")
+        result = executor.execute(db, LONG_STEP)
         assert result.error_kind == TIMEOUT and "killed" in result.error
         assert time.monotonic() - start < 0.3 + 1.0
         assert executor.killed == 1

@@ -15,7 +15,7 @@ from sqlforge import sqlexec
 from sqlforge.sqlexec import Executor
 
 KINDS = {sqlexec.OK, sqlexec.SYNTAX, sqlexec.RUNTIME, sqlexec.TIMEOUT, sqlexec.DENIED, sqlexec.TOO_LARGE,
-         sqlexec.MULTI, sqlexec.EMPTY, sqlexec.CRASHED}
+         sqlexec.MULTI, sqlexec.EMPTY, sqlexec.CRASHED, sqlexec.OUT_OF_MEMORY}
 TIMEOUT_S, GRACE_S = 0.5, 0.5
 KEYWORDS = ["SELECT", "FROM", "WHERE", "JOIN", "ON", "GROUP BY", "HAVING", "ORDER BY", "LIMIT", "UNION", "EXCEPT",
             "WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r)", "DISTINCT", "count(*)", "AND", "OR",

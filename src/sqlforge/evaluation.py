@@ -2,7 +2,8 @@
 
 spider (test-suite evaluator): DISTINCT removed from both queries unless
 keep_distinct; both empty -> equal; row and column counts must match;
-columns may be permuted; rows compared as a multiset; order matters when the
+columns may be permuted; rows compared as a multiset, after the official
+"quick rejection" (sqlforge.compare); order matters when the
 gold SQL text contains "order by" (the official check is textual, so an
 ORDER BY in a subquery counts too); a prediction must match on every
 `.sqlite` in the database folder (test-suite databases).
@@ -12,9 +13,9 @@ Values compare with Python equality, as both official scripts do (1 == 1.0).
 
 from __future__ import annotations
 
-import itertools
-from collections import Counter
 from pathlib import Path
+
+from sqlforge.compare import CompareBudgetExceeded, spider_result_eq  # noqa: F401 (re-exported)
 
 RULES = {"spider": {"timeout_s": 60.0}, "bird": {"timeout_s": 30.0}}
 
@@ -63,45 +64,16 @@ def test_suite_databases(db_path: str) -> list[str]:
     return [str(db_path)] + others
 
 
-def _unorder_eq(a: list, b: list) -> bool:
-    return Counter(a) == Counter(b)
-
-
-def _permute(row: tuple, perm: tuple[int, ...]) -> tuple:
-    return tuple(row[i] for i in perm)
-
-
-def spider_result_eq(gold: list[tuple], pred: list[tuple], order_matters: bool) -> bool:
-    if not gold and not pred:
-        return True
-    if len(gold) != len(pred):
-        return False
-    n_cols = len(gold[0])
-    if len(pred[0]) != n_cols:
-        return False
-    gold_cols = [Counter(r[i] for r in gold) for i in range(n_cols)]
-    pred_cols = [Counter(r[i] for r in pred) for i in range(n_cols)]
-    # candidate source columns for each gold column: same multiset of values
-    options = [[j for j in range(n_cols) if pred_cols[j] == gold_cols[i]] for i in range(n_cols)]
-    if any(not o for o in options):
-        return False
-    for perm in itertools.product(*options):
-        if len(set(perm)) != n_cols:
-            continue
-        permuted = [_permute(r, perm) for r in pred]
-        if (permuted == gold) if order_matters else _unorder_eq(permuted, gold):
-            return True
-    return False
-
-
 def bird_result_eq(gold: list[tuple], pred: list[tuple]) -> bool:
     return set(pred) == set(gold)
 
 
-def results_match(rules: str, gold_sql: str, gold: list[tuple], pred: list[tuple]) -> bool:
+def results_match(rules: str, gold_sql: str, gold: list[tuple], pred: list[tuple],
+                  budget_s: float | None = None) -> bool:
+    """Raises CompareBudgetExceeded when a Spider comparison runs past `budget_s` (BIRD's is linear)."""
     if rules == "bird":
         return bird_result_eq(gold, pred)
-    return spider_result_eq(gold, pred, has_order_by(gold_sql))
+    return spider_result_eq(gold, pred, has_order_by(gold_sql), budget_s=budget_s)
 
 
 def gold_timeout(t_gold: float, t_min: float, k: float, c: float) -> float:

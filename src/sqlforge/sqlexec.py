@@ -1,36 +1,68 @@
 """Sandboxed execution of model-written SQL against SQLite databases.
 
-Guarantees (see docs/sandbox.md): the connection is opened read-only
-(`mode=ro` and `PRAGMA query_only`), an authorizer denies every action but
-reading, a progress handler aborts a query past its deadline, results are
-capped in rows and bytes, and only one statement runs. Queries run in worker
-processes, and a worker whose query outlives its deadline is killed. Every
-refusal comes back as an ExecResult with a classified `error_kind`, never as
-an exception.
+Guarantees (see docs/sandbox.md): the connection is opened read-only and
+immutable (`mode=ro&immutable=1`, `PRAGMA query_only`), keeps temporary data in
+memory, and an authorizer denies every action but reading; a progress handler
+aborts a query past its deadline; results are capped in rows, cells and bytes
+(`Limits`); only one statement runs. Queries run in worker processes
+(sqlforge.sqlworker) whose address space is capped and which die with their
+parent; a worker whose query outlives its deadline is killed. Every refusal
+comes back as an ExecResult with a classified `error_kind`, never as an
+exception; a database that cannot be read as it is (a leftover hot journal,
+an uncheckpointed write-ahead log) raises InputError.
 """
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
-import sys
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Sequence
 
+from sqlforge.io import InputError
+from sqlforge.sqlworker import Worker
+
 # error kinds the stages count
-OK, SYNTAX, RUNTIME, TIMEOUT, DENIED, TOO_LARGE, MULTI, EMPTY, CRASHED = (
-    "ok", "syntax", "runtime", "timeout", "denied", "too_large", "multiple_statements", "empty", "crashed")
+OK, SYNTAX, RUNTIME, TIMEOUT, DENIED, TOO_LARGE, MULTI, EMPTY, CRASHED, OUT_OF_MEMORY = (
+    "ok", "syntax", "runtime", "timeout", "denied", "too_large", "multiple_statements", "empty", "crashed",
+    "out_of_memory")
 
 _ALLOWED_ACTIONS = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION}
 _ALLOWED_ACTIONS.add(getattr(sqlite3, "SQLITE_RECURSIVE", 33))
 _DENIED_FUNCTIONS = {"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer"}
 _READ_PRAGMAS = {"table_info", "table_xinfo", "foreign_key_list", "index_list", "index_info"}
 _PROGRESS_STEPS = 1000
+
+# What a result costs in memory, counted while it is read: a row is a tuple in a list, a cell a Python
+# object (a str's header is 49-80 bytes) plus its payload, text counted in UTF-8 bytes (never fewer
+# than CPython's own 1, 2 or 4 bytes per character, except Latin-1 text, which the header absorbs).
+# tests/test_sqlexec_memory.py checks this is an upper bound of what tracemalloc sees.
+ROW_OVERHEAD, CELL_OVERHEAD, NUMBER_BYTES = 64, 80, 8
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one query may use: worker address space, and the size of its result."""
+    memory_mb: int = 1024
+    max_rows: int = 10_000
+    max_cells: int = 1_000_000
+    max_bytes: int = 32 << 20  # row_cost() of all rows
+
+    def __post_init__(self):
+        for name in ("memory_mb", "max_rows", "max_cells", "max_bytes"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"Limits.{name} must be a positive integer, got {getattr(self, name)!r}")
+        if self.memory_mb < 64:
+            raise ValueError(f"Limits.memory_mb must be at least 64 (a worker's own size), got {self.memory_mb}")
+
+
+# golds are trusted (the official evaluators compare their full results) but still bounded. A prediction's
+# 32 MiB of cost holds its 10,000 rows up to ~35 columns: counted in characters the old cap was 16 MB, and
+# golds not yet run with trusted=True must not start failing where they passed.
+GOLD_LIMITS = Limits(memory_mb=4096, max_rows=1_000_000, max_cells=10_000_000, max_bytes=1 << 30)
 
 
 @dataclass
@@ -39,10 +71,23 @@ class ExecResult:
     error_kind: str = OK
     error: str = ""
     seconds: float = 0.0
+    nbytes: int = 0  # row_cost() of all rows: what the result holds in memory, an upper bound
 
     @property
     def ok(self) -> bool:
         return self.error_kind == OK
+
+
+def row_cost(row: tuple) -> int:
+    size = ROW_OVERHEAD + CELL_OVERHEAD * len(row)
+    for v in row:
+        if isinstance(v, str):
+            size += len(v) if v.isascii() else len(v.encode("utf-8", "surrogatepass"))
+        elif isinstance(v, bytes):
+            size += len(v)
+        elif v is not None:
+            size += NUMBER_BYTES
+    return size
 
 
 def _authorizer(action, arg1, arg2, db_name, trigger):
@@ -57,21 +102,58 @@ def _authorizer(action, arg1, arg2, db_name, trigger):
     return sqlite3.SQLITE_OK
 
 
-def open_readonly(db_path: str | Path) -> sqlite3.Connection:
+def database_problem(path: Path) -> str | None:
+    """Why the database file cannot be read as it stands, or None.
+
+    It is opened `immutable`, so SQLite creates no -wal/-shm/-journal beside it
+    but would also silently ignore a journal or log holding part of its
+    content: those are refused here instead.
+    """
+    journal = path.with_name(path.name + "-journal")
+    if journal.is_file() and journal.stat().st_size > 0:
+        with open(journal, "rb") as f:
+            if any(f.read(28)):  # a zeroed header is a finished (persisted) journal, not a hot one
+                return (f"leftover hot journal {journal.name} (a write was interrupted); open the database "
+                        "once with sqlite3 where it may be written to roll it back")
+    wal = path.with_name(path.name + "-wal")
+    if wal.is_file() and wal.stat().st_size > 0:
+        return (f"write-ahead log {wal.name} holds changes not yet in the database; "
+                "checkpoint it with sqlite3 (PRAGMA wal_checkpoint(TRUNCATE))")
+    return None
+
+
+def check_database(db_path: str | Path) -> Path:
+    """The resolved path of a readable database; FileNotFoundError or InputError (one line) otherwise."""
     path = Path(db_path).resolve()
     if not path.is_file():
         raise FileNotFoundError(f"database not found: {path}")
-    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False)
+    problem = database_problem(path)
+    if problem:
+        raise InputError(f"{path}: {problem}")
+    return path
+
+
+def open_readonly(db_path: str | Path) -> sqlite3.Connection:
+    path = check_database(db_path)
+    # immutable: no locks and no -wal/-shm files, even for a WAL database in a writable folder
+    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True, check_same_thread=False)
     conn.execute("PRAGMA query_only = ON")
+    conn.execute("PRAGMA temp_store = MEMORY")  # sorts and temp tables in (capped) memory, never in files
     conn.text_factory = lambda b: b.decode("utf-8", errors="replace")
     conn.set_authorizer(_authorizer)
     return conn
 
 
-def _classify(exc: Exception) -> str:
+def _classify(exc: BaseException) -> str:
+    if isinstance(exc, MemoryError):
+        return OUT_OF_MEMORY
     msg = str(exc).lower()
     if "interrupted" in msg:
         return TIMEOUT
+    if "out of memory" in msg:
+        return OUT_OF_MEMORY
+    if "too big" in msg:  # SQLITE_LIMIT_LENGTH: a string or blob over the result byte cap
+        return TOO_LARGE
     if "not authorized" in msg or "authorization denied" in msg or "prohibited" in msg or "readonly" in msg or "read-only" in msg:
         return DENIED
     if "one statement at a time" in msg:
@@ -81,152 +163,163 @@ def _classify(exc: Exception) -> str:
     return RUNTIME
 
 
-def run_query(conn: sqlite3.Connection, sql: str, timeout: float, max_rows: int, max_bytes: int) -> ExecResult:
-    """Run one query on a sandboxed connection, in this process."""
+def run_query(conn: sqlite3.Connection, sql: str, timeout: float, max_rows: int, max_bytes: int,
+              max_cells: int | None = None) -> ExecResult:
+    """Run one query on a sandboxed connection, in this process.
+
+    The result is read row by row and refused (`too_large`) as soon as it passes
+    max_rows, max_cells or max_bytes (row_cost); no string or blob may exceed
+    max_bytes even inside SQLite (SQLITE_LIMIT_LENGTH)."""
     if not sql or not sql.strip():
         return ExecResult(error_kind=EMPTY, error="empty query")
+    max_cells = max_cells or max_rows * 1000
     start = time.monotonic()
     deadline = start + timeout
     conn.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, _PROGRESS_STEPS)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, min(max_bytes, 1_000_000_000))
     try:
         cursor = conn.execute(sql)
-        rows, size = [], 0
+        rows, size, cells = [], 0, 0
         for row in cursor:
-            size += sum(len(v) if isinstance(v, (str, bytes)) else 8 for v in row)
-            if len(rows) >= max_rows or size > max_bytes:
+            size += row_cost(row)
+            cells += len(row)
+            if len(rows) >= max_rows or size > max_bytes or cells > max_cells:
                 cursor.close()
-                return ExecResult(error_kind=TOO_LARGE, error=f"result over {max_rows} rows or {max_bytes} bytes",
-                                  seconds=time.monotonic() - start)
-            rows.append(tuple(row))
-        return ExecResult(rows=rows, seconds=time.monotonic() - start)
+                return ExecResult(error_kind=TOO_LARGE, seconds=time.monotonic() - start,
+                                  error=f"result over {max_rows} rows, {max_cells} cells or {max_bytes} bytes")
+            rows.append(row)
+        return ExecResult(rows=rows, seconds=time.monotonic() - start, nbytes=size)
     except (sqlite3.Error, sqlite3.Warning, OverflowError, ValueError, MemoryError) as exc:
+        rows = None  # let a half-read result go before anything else is allocated
         kind = _classify(exc)
-        msg = f"timed out after {timeout:g} s" if kind == TIMEOUT else str(exc)
+        msg = {TIMEOUT: f"timed out after {timeout:g} s",
+               OUT_OF_MEMORY: "query needed more memory than the sandbox allows"}.get(kind, str(exc))
         return ExecResult(error_kind=kind, error=msg, seconds=time.monotonic() - start)
     finally:
         conn.set_progress_handler(None, 0)
 
 
-class _Worker:
-    """A child process that runs queries; killed when one overruns its deadline.
-
-    Started with `python -m sqlforge.sqlexec` (not multiprocessing's spawn), so the
-    child never re-imports the calling stage and its torch.
-    """
-
-    def __init__(self):
-        parent_r, child_w = os.pipe()
-        child_r, parent_w = os.pipe()
-        package_root = str(Path(__file__).resolve().parents[1])
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
-        self.proc = subprocess.Popen([sys.executable, "-m", "sqlforge.sqlexec", str(child_r), str(child_w)],
-                                     pass_fds=(child_r, child_w), env=env, stdin=subprocess.DEVNULL)
-        os.close(child_r)
-        os.close(child_w)
-        self.recv_conn = Connection(parent_r, writable=False)
-        self.send_conn = Connection(parent_w, readable=False)
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
-        self.recv_conn.close()
-        self.send_conn.close()
-
-
-def _worker_main(read_fd: int, write_fd: int) -> None:
-    requests, replies = Connection(read_fd, writable=False), Connection(write_fd, readable=False)
-    conns: dict[str, sqlite3.Connection] = {}
-    while True:
-        try:
-            db_path, sql, timeout, max_rows, max_bytes = requests.recv()
-        except EOFError:  # the parent went away
-            return
-        conn = conns.get(db_path) or conns.setdefault(db_path, open_readonly(db_path))
-        result = run_query(conn, sql, timeout, max_rows, max_bytes)
-        # plain tuple: in this process the module is __main__, so its classes would not unpickle
-        replies.send((result.rows, result.error_kind, result.error, result.seconds))
-
-
 class Executor:
-    """Runs queries in `workers` sandbox processes, each with cached read-only connections.
+    """Runs queries in `workers` sandbox processes (sqlforge.sqlworker), each with cached read-only connections.
 
     A query that overruns its timeout is first interrupted by SQLite's progress
     handler; if its worker has not answered `kill_grace_s` later, the worker is
-    killed (and replaced on the next query). Identical (database, SQL, timeout)
-    queries run once per Executor: results are cached.
+    killed (and replaced on the next query). Predictions run under `memory_mb`,
+    `max_rows`, `max_cells` and `max_bytes`; trusted golds (`trusted=True`) under
+    `gold_limits`. Identical (database, SQL, timeout, trusted) queries run once
+    while their result stays in the cache, which is least-recently-used and
+    bounded by `cache_bytes` of result cost; a `crashed` result is never cached.
     """
 
-    def __init__(self, timeout_s: float = 30.0, max_rows: int = 10_000, max_bytes: int = 16 << 20,
-                 workers: int = 1, kill_grace_s: float = 0.5):
+    def __init__(self, timeout_s: float = 30.0, max_rows: int = 10_000, max_bytes: int = 32 << 20,
+                 workers: int = 1, kill_grace_s: float = 0.5, *, max_cells: int = 1_000_000,
+                 memory_mb: int = 1024, gold_limits: Limits = GOLD_LIMITS, cache_bytes: int = 256 << 20):
         self.timeout_s = timeout_s
-        self.max_rows = max_rows
-        self.max_bytes = max_bytes
+        self.limits = Limits(memory_mb=memory_mb, max_rows=max_rows, max_cells=max_cells, max_bytes=max_bytes)
+        self.gold_limits = gold_limits
         self.kill_grace_s = kill_grace_s
-        self._workers: list[_Worker | None] = [None] * max(1, workers)
-        self._cache: dict[tuple[str, str, float], ExecResult] = {}
+        self.cache_bytes = cache_bytes
+        self._workers: list[Worker | None] = [None] * max(1, workers)
+        self._cache: OrderedDict[tuple, tuple[ExecResult, int]] = OrderedDict()  # key -> (result, cost)
+        self.cache_used_bytes = 0
+        self._checked_dbs: set[str] = set()
         self.calls = 0  # queries actually run (cache misses)
         self.killed = 0  # workers killed at a hard deadline
+        self.worker_peak_kb = 0  # the largest peak resident size (VmHWM) a worker reported
 
-    def execute(self, db_path: str | Path, sql: str, timeout_s: float | None = None) -> ExecResult:
-        return self.execute_many([(db_path, sql, timeout_s)])[0]
+    def execute(self, db_path: str | Path, sql: str | bytes, timeout_s: float | None = None,
+                trusted: bool = False) -> ExecResult:
+        return self.execute_many([(db_path, sql, timeout_s)], trusted=trusted)[0]
 
-    def execute_many(self, queries: Sequence[tuple], progress=None) -> list[ExecResult]:
-        """Results for (db_path, sql[, timeout_s]) queries, in order, run across the workers."""
-        keys = []
+    def execute_many(self, queries: Sequence[tuple], progress=None, trusted: bool = False) -> list[ExecResult]:
+        """Results for (db_path, sql[, timeout_s]) queries, in order, run across the workers.
+
+        `trusted` runs them (gold SQL) under gold_limits. SQL given as bytes is decoded as UTF-8
+        (`syntax` if it is not). Raises FileNotFoundError for a missing database and InputError
+        for one that cannot be read as it is."""
+        keys, done = [], {}
         for query in queries:
             db_path, sql = str(query[0]), query[1]
             timeout = query[2] if len(query) > 2 and query[2] is not None else self.timeout_s
-            if not Path(db_path).is_file():
-                raise FileNotFoundError(f"database not found: {Path(db_path).resolve()}")
-            keys.append((db_path, sql, timeout))
-        todo = deque(dict.fromkeys(k for k in keys if k not in self._cache))
-        for key in list(todo):
-            if not key[1] or not key[1].strip():
-                self._cache[key] = ExecResult(error_kind=EMPTY, error="empty query")
-                todo.remove(key)
-        self._dispatch(todo, progress)
-        return [self._cache[k] for k in keys]
+            if db_path not in self._checked_dbs:
+                check_database(db_path)
+                self._checked_dbs.add(db_path)
+            key = (db_path, sql, timeout, trusted)
+            keys.append(key)
+            if key in done:
+                continue
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                done[key] = self._cache[key][0]
+            elif (refusal := _unrunnable(sql)) is not None:
+                done[key] = refusal
+        todo = deque(k for k in dict.fromkeys(keys) if k not in done)
+        self._dispatch(todo, done, progress)
+        return [done[k] for k in keys]
 
-    def _dispatch(self, todo: deque, progress) -> None:
+    def _remember(self, key: tuple, result: ExecResult) -> None:
+        if result.error_kind == CRASHED:  # not the query's doing: run it again next time
+            return
+        cost = result.nbytes + ROW_OVERHEAD + len(key[1])
+        if cost > self.cache_bytes:
+            return
+        self._cache[key] = (result, cost)
+        self.cache_used_bytes += cost
+        while self.cache_used_bytes > self.cache_bytes:
+            _, (_, old_cost) = self._cache.popitem(last=False)
+            self.cache_used_bytes -= old_cost
+
+    def _dispatch(self, todo: deque, done: dict, progress) -> None:
         busy: dict[int, tuple[tuple, float, float]] = {}  # worker slot -> (key, start, hard deadline)
         while todo or busy:
             for slot in range(len(self._workers)):
                 if slot in busy or not todo:
                     continue
                 key = todo.popleft()
-                self._send(slot, (*key, self.max_rows, self.max_bytes))
+                db_path, sql, timeout, trusted = key
+                lim = self.gold_limits if trusted else self.limits
+                sql = sql.decode("utf-8") if isinstance(sql, bytes) else sql
+                self._send(slot, (db_path, sql, timeout, (lim.memory_mb, lim.max_rows, lim.max_cells, lim.max_bytes)))
                 now = time.monotonic()
-                busy[slot] = (key, now, now + key[2] + self.kill_grace_s)
+                busy[slot] = (key, now, now + timeout + self.kill_grace_s)
             by_conn = {self._workers[s].recv_conn: s for s in busy}
             wait_s = max(0.0, min(d for _, _, d in busy.values()) - time.monotonic())
             for conn in wait(list(by_conn), timeout=wait_s):
                 slot = by_conn[conn]
                 key, start, _ = busy.pop(slot)
                 try:
-                    self._cache[key] = ExecResult(*conn.recv())
-                except (EOFError, OSError):  # the worker died (out of memory, a crash in SQLite)
+                    *fields, peak_kb, size_kb = conn.recv()
+                    result = ExecResult(*fields)
+                    self.worker_peak_kb = max(self.worker_peak_kb, peak_kb)
+                    # after a big query (a gold, an out-of-memory) the worker's heap may stay large and
+                    # starve the next query: start afresh rather than charge that to the next one
+                    if result.error_kind == OUT_OF_MEMORY or size_kb > (self.limits.memory_mb << 10) // 2:
+                        self._replace(slot)
+                except (EOFError, OSError):  # the worker died (killed from outside, a crash in SQLite)
                     self._replace(slot)
-                    self._cache[key] = ExecResult(error_kind=CRASHED, error="sandbox worker died",
-                                                  seconds=time.monotonic() - start)
-                self.calls += 1
-                if progress:
-                    progress(1)
+                    result = ExecResult(error_kind=CRASHED, error="sandbox worker died",
+                                        seconds=time.monotonic() - start)
+                self._finish(key, result, done, progress)
             now = time.monotonic()
             for slot, (key, start, deadline) in list(busy.items()):
                 if now >= deadline:  # the progress handler did not stop it: kill the worker
                     busy.pop(slot)
                     self._replace(slot)
                     self.killed += 1
-                    self.calls += 1
-                    self._cache[key] = ExecResult(error_kind=TIMEOUT, seconds=now - start,
-                                                  error=f"timed out after {key[2]:g} s (worker killed)")
-                    if progress:
-                        progress(1)
+                    self._finish(key, ExecResult(error_kind=TIMEOUT, seconds=now - start,
+                                                 error=f"timed out after {key[2]:g} s (worker killed)"), done, progress)
+
+    def _finish(self, key: tuple, result: ExecResult, done: dict, progress) -> None:
+        done[key] = result
+        self._remember(key, result)
+        self.calls += 1
+        if progress:
+            progress(1)
 
     def _send(self, slot: int, request: tuple) -> None:
         for attempt in range(2):
             if self._workers[slot] is None:
-                self._workers[slot] = _Worker()
+                self._workers[slot] = Worker(max(self.limits.memory_mb, self.gold_limits.memory_mb))
             try:
                 self._workers[slot].send_conn.send(request)
                 return
@@ -257,5 +350,15 @@ class Executor:
             pass
 
 
-if __name__ == "__main__":
-    _worker_main(int(sys.argv[1]), int(sys.argv[2]))
+def _unrunnable(sql) -> ExecResult | None:
+    """The result for SQL that is not sent to a worker at all: empty, or bytes that are not UTF-8."""
+    if isinstance(sql, bytes):
+        try:
+            sql = sql.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return ExecResult(error_kind=SYNTAX, error=f"SQL bytes are not UTF-8: {exc}")
+    if not isinstance(sql, str):
+        raise TypeError(f"SQL must be str or bytes, not {type(sql).__name__}")
+    if not sql.strip():
+        return ExecResult(error_kind=EMPTY, error="empty query")
+    return None
