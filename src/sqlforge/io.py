@@ -92,6 +92,8 @@ def read_json(path: str | Path) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise InputError(f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    except RecursionError:  # a hostile or broken file nested deeper than Python's stack
+        raise InputError(f"{path}: JSON nested too deeply to read") from None
 
 
 def read_jsonl(path: str | Path) -> list[dict]:
@@ -104,4 +106,6 @@ def read_jsonl(path: str | Path) -> list[dict]:
             records.append(json.loads(line))
         except json.JSONDecodeError as e:
             raise InputError(f"{path}: record at line {lineno} is invalid JSON: {e.msg}") from None
+        except RecursionError:
+            raise InputError(f"{path}: record at line {lineno} is nested too deeply to read") from None
     return records
