@@ -177,3 +177,20 @@ def test_zip_bomb_is_refused_before_extracting(tmp_path):
     assert not list(out.iterdir())
     _extract(archive, out, max_uncompressed_bytes=64 << 20)  # under the cap: extracted
     assert (out / "spider" / "dev.json").stat().st_size == 32 << 20
+
+
+def test_revision_edit_to_a_keyword_column_quotes_it():
+    """revision_data builds SQL from schema names too: `From` must come out quoted, and run."""
+    import random
+
+    import sqlglot
+
+    from sqlforge.revision_data import _other_column
+
+    tree = sqlglot.parse_one("SELECT a FROM t", read="sqlite")
+    assert _other_column(tree, random.Random(0), ["From"])
+    edited = tree.sql(dialect="sqlite")
+    assert edited == 'SELECT "From" FROM t'
+    conn = sqlite3.connect(":memory:")
+    conn.execute('CREATE TABLE t (a, "From")')
+    assert conn.execute(edited).fetchall() == []
