@@ -132,8 +132,10 @@ def spider_exec_sql(sql: str, keep_distinct: bool, is_prediction: bool) -> str:
     return _CURDATE_YEAR.sub("2020", sql)
 
 
-def _plan(rec: dict, pred: str, rules: str, keep_distinct: bool, plug_value: bool) -> tuple[list[str], str, list[str]]:
-    """(databases, gold SQL as run, prediction alternatives as run) for one question."""
+def _plan(rec: dict, pred: str, rules: str, keep_distinct: bool, plug_value: bool,
+          folders: dict | None = None) -> tuple[list[str], str, list[str]]:
+    """(databases, gold SQL as run, prediction alternatives as run) for one question; `folders` caches
+    each database's test-suite listing within one call of verdicts."""
     if rules == "bird":  # run as written; only the prediction's database is used (the record's db_path)
         return [rec["db_path"]], rec["gold"], [pred]
     gold = spider_exec_sql(rec["gold"], keep_distinct, is_prediction=False)
@@ -141,7 +143,10 @@ def _plan(rec: dict, pred: str, rules: str, keep_distinct: bool, plug_value: boo
     alternatives = [first]
     if plug_value:  # the official order: the prediction itself, then every way of plugging gold values in
         alternatives += [p for p in plugged_predictions(gold, first) if p != first]
-    return test_suite_databases(rec["db_path"]), gold, alternatives
+    folders = {} if folders is None else folders
+    if rec["db_path"] not in folders:
+        folders[rec["db_path"]] = test_suite_databases(rec["db_path"])
+    return folders[rec["db_path"]], gold, alternatives
 
 
 def verdicts(records: list[dict], predictions: list[str], rules: str, executor, keep_distinct: bool = False,
@@ -154,7 +159,8 @@ def verdicts(records: list[dict], predictions: list[str], rules: str, executor, 
     stops with an AssertionError) and flagged in `gold_failure` (the gold's error kind).
     Each verdict: id, correct, error_kind (the prediction's), gold_failure (None or the gold's error kind).
     """
-    plans = [_plan(rec, pred, rules, keep_distinct, plug_value) for rec, pred in zip(records, predictions)]
+    folders: dict = {}
+    plans = [_plan(rec, pred, rules, keep_distinct, plug_value, folders) for rec, pred in zip(records, predictions)]
     queries = [(db, sql) for dbs, gold, alts in plans for db in dbs for sql in (gold, *alts) if sql.strip()]
     results = dict(zip(queries, executor.execute_many(queries, progress=progress)))
     return [_verdict(rec, dbs, gold, alts, rules, results, executor.timeout_s)
