@@ -18,7 +18,7 @@ from transformers import AutoTokenizer
 from sqlforge.cli import progress, run_stage, summary
 from sqlforge.config import load_params
 from sqlforge.datasets import Split, load_split
-from sqlforge.evaluation import gold_failures, rules_for
+from sqlforge.evaluation import JUDGE_MAX_ROWS, RULES, gold_failures, rules_for
 from sqlforge.extract import extract_sql
 from sqlforge.gold_filter import executable_golds
 from sqlforge.io import InputError, atomic_path, dump_jsonl, write_json
@@ -83,9 +83,11 @@ def main() -> None:
             splits["train"].examples, gold_counts = executable_golds(splits["train"].examples, executor, advance)
         counts["train_gold_filter"] = gold_counts
         # dev stays whole (accuracy is over the official set), but a dev gold that fails is seen now, not at
-        # the end of validate: counted here, and scored there as the official evaluator does
-        counts["dev_gold_failures"] = gold_failures([ex.to_dict() for ex in splits["dev"].examples],
-                                                    rules_for(params.data.dataset), executor)
+        # the end of validate: counted here, under the official timeout and validate's row cap, and scored
+        # there as the official evaluator does
+        rules = rules_for(params.data.dataset)
+        with Executor(timeout_s=RULES[rules]["timeout_s"], workers=cfg.workers, max_rows=JUDGE_MAX_ROWS) as judge:
+            counts["dev_gold_failures"] = gold_failures([ex.to_dict() for ex in splits["dev"].examples], rules, judge)
 
         records = {}
         for split, loaded in splits.items():
