@@ -8,6 +8,12 @@ ORDER BY in a subquery counts too); a prediction must match on every
 `.sqlite` in the database folder (test-suite databases).
 bird: set(pred_rows) == set(gold_rows); column order matters; one database.
 Values compare with Python equality, as both official scripts do (1 == 1.0).
+
+`verdicts` runs the text each official script runs (Spider: its prediction
+rewriting, `plug_value`; BIRD: the SQL as written, an empty prediction too),
+judges full results up to JUDGE_MAX_ROWS, and scores a gold that fails as the
+official scripts do (wrong) without stopping, flagged in `gold_failure`.
+docs/evaluation.md lists every rule next to the official behaviour.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ import re
 from pathlib import Path
 
 from sqlforge.datasets import check_db_id
-from sqlforge.io import InputError, _read_text
+from sqlforge.io import InputError, read_json, read_text
 
 BIRD_SEPARATOR = "\t----- bird -----\t"
 EMPTY_PLACEHOLDER = "SELECT"  # what an empty prediction is written as in Spider's line format
@@ -72,7 +72,7 @@ def bird_prediction_text(sqls: list[str], db_ids: list[str]) -> str:
 def _sessions(path: Path) -> list[list[tuple[int, list[str]]]]:
     """Sessions of (line number, tab-separated fields), split at blank lines as the official reader does."""
     sessions, current = [], []
-    for lineno, line in enumerate(_read_text(path).splitlines(), start=1):
+    for lineno, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip():
             sessions.append(current)
             current = []
@@ -120,7 +120,7 @@ def read_bird_predictions(path: str | Path) -> list[tuple[str, str]]:
     """(SQL, db_id) per value of predict_dev.json, in the file's key order."""
     path = Path(path)
     try:
-        data = json.loads(_read_text(path), object_pairs_hook=_no_duplicates(path))
+        data = json.loads(read_text(path), object_pairs_hook=_no_duplicates(path))
     except json.JSONDecodeError as e:
         raise InputError(f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
     except RecursionError:
@@ -142,8 +142,6 @@ def read_bird_predictions(path: str | Path) -> list[tuple[str, str]]:
 def read_bird_gold(path: str | Path) -> list[dict]:
     """[{gold, db_id, difficulty}] from BIRD's dev.json (difficulty 'unknown' in releases without it)."""
     path = Path(path)
-    from sqlforge.io import read_json
-
     records = read_json(path)
     if not isinstance(records, list) or not records:
         raise InputError(f"{path}: expected a non-empty list of BIRD records")
