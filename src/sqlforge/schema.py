@@ -81,8 +81,12 @@ def _sample_values(conn, table: str, column: str, k: int) -> list:
            f"ORDER BY rowid LIMIT {_SCAN_ROWS}) LIMIT {k}")
     try:
         return [row[0] for row in conn.execute(sql).fetchall()]
-    except Exception:  # views or WITHOUT ROWID tables: fall back to unordered
+    except sqlite3.Error:  # views or WITHOUT ROWID tables: fall back to unordered
+        pass
+    try:
         return [row[0] for row in conn.execute(sql.replace(" ORDER BY rowid", "")).fetchall()]
+    except sqlite3.Error:  # e.g. a view over a table the database lacks: sample values are only a hint
+        return []
 
 
 def _fmt(value) -> str:
