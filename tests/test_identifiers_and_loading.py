@@ -194,3 +194,17 @@ def test_revision_edit_to_a_keyword_column_quotes_it():
     conn = sqlite3.connect(":memory:")
     conn.execute('CREATE TABLE t (a, "From")')
     assert conn.execute(edited).fetchall() == []
+
+
+def test_a_column_that_cannot_be_sampled_gets_no_values(tmp_path):
+    """Sample values are a hint: a view failing at run time (integer overflow) must not end preprocess."""
+    from real_formats import tables_entry
+
+    db = tmp_path / "v.sqlite"
+    conn = sqlite3.connect(db)
+    conn.executescript("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (-9223372036854775808);"
+                       "CREATE VIEW v AS SELECT abs(x) AS y FROM t;")
+    conn.close()
+    entry = tables_entry("v", [("t", [("x", "number")]), ("v", [("y", "number")])], [], [])
+    blocks = schema_blocks(entry, str(db), sample_values=2)
+    assert blocks[1] == "CREATE TABLE v (y TEXT);" and "e.g. -9223372036854775808" in blocks[0]
