@@ -98,7 +98,7 @@ def read_spider_files(gold_path: str | Path, pred_path: str | Path) -> list[dict
                              f"{gold_path} from its line {g_session[0][0] if g_session else 1}")
         for (g_line, g_fields), (_, p_fields) in zip(g_session, p_session):
             if len(g_fields) != 2 or not g_fields[1].strip():
-                raise InputError(f"{gold_path}: line {g_line} is not `SQL<TAB>db_id`")
+                raise InputError(f"{gold_path}: line {g_line} is not SQL<TAB>db_id")
             db_id = check_db_id(g_fields[1].strip(), f"{gold_path}: line {g_line}")
             out.append({"gold": g_fields[0], "db_id": db_id, "pred": p_fields[0]})
     if not out:
