@@ -18,7 +18,7 @@ import json
 from sqlforge.cli import run_stage, summary
 from sqlforge.config import load_params
 from sqlforge.engine.hf import TransformersEngine
-from sqlforge.evaluation import judging, verdicts
+from sqlforge.evaluation import JUDGE_MAX_ROWS, judging, verdicts
 from sqlforge.io import atomic_path, dump_jsonl, read_jsonl, write_json
 from sqlforge.prompts import sql_messages
 from sqlforge.reward import (RewardScorer, calibration_bins, grouped_reports, pair_group, pairwise_report,
@@ -73,7 +73,7 @@ def main() -> None:
                           [cand["sql"] for _, _, cand in flat])
     sizes = [len(c["candidates"]) for c in cands]
     per_question = regroup(scores, sizes)
-    with Executor(timeout_s=timeout, workers=params.validate.workers) as executor:
+    with Executor(timeout_s=timeout, workers=params.validate.workers, max_rows=JUDGE_MAX_ROWS) as executor:
         executions = executor.execute_many([(rec["db_path"], cand["sql"]) for _, rec, cand in flat])
         picks = [select(c, results, rm_scores)
                  for c, results, rm_scores in zip(cands, regroup(executions, sizes), per_question)]

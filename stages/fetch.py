@@ -10,6 +10,7 @@ record. A hub model is recorded by name and loaded by later stages.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 from pathlib import Path
 
@@ -17,11 +18,11 @@ from sqlforge.cli import run_stage, summary
 from sqlforge.config import load_params
 from sqlforge.datasets import Split, load_split
 from sqlforge.demo.generate import generate_demo
-from sqlforge.io import atomic_path, write_json
+from sqlforge.io import InputError, atomic_path, write_json
 from sqlforge.models import write_base_pointer
 from sqlforge.prompts import TEMPLATE_DIR
 from sqlforge.schema import serialize_schema
-from sqlforge.sources import expand_nested_zips, find_root, materialize
+from sqlforge.sources import MAX_UNCOMPRESSED_BYTES, expand_nested_zips, find_root, is_url, materialize
 from sqlforge.tiny_model import build_tiny_model
 
 HINTS = {
@@ -33,28 +34,57 @@ HINTS = {
 ROOT_MARKERS = {"spider": "tables.json", "bird": "train/train.json"}
 
 
+# proposed params, read with their defaults until params.yaml declares them
+def skip_missing(params) -> bool:
+    return bool(getattr(params.data, "skip_missing_databases", False))
+
+
+def archive_cap(params) -> int:
+    return int(getattr(params.data, "max_uncompressed_bytes", MAX_UNCOMPRESSED_BYTES))
+
+
 def fetch_dataset(params, out: Path) -> dict:
     data = params.data
     if data.dataset == "demo":
         return generate_demo(out, data.demo.seed, data.demo.train_questions, data.demo.dev_questions)
     staging = out / ".source"
     staging.mkdir()
-    sha256 = materialize(data.source, data.sha256, staging, HINTS[data.dataset])
+    sha256 = materialize(data.source, data.sha256, staging, HINTS[data.dataset], archive_cap(params))
     root = find_root(staging, ROOT_MARKERS[data.dataset])
+    shown = source_name(data.source, root.relative_to(staging))
     for child in sorted(root.iterdir()):
         if child != staging:
             shutil.move(str(child), out / child.name)
     shutil.rmtree(staging)
-    nested = expand_nested_zips(out)
-    splits = load_splits(params, out)
+    with errors_named_by_source(out, shown):
+        nested = expand_nested_zips(out, archive_cap(params), shown)
+        splits = load_splits(params, out)
     return {"sha256": sha256, "sha256_pinned": bool(data.sha256), "extracted_zips": nested,
             "train": len(splits["train"].examples), "dev": len(splits["dev"].examples),
+            "skipped_missing_databases": {name: s.skipped for name, s in splits.items() if s.skipped},
             "databases": len({ex.db_id for s in splits.values() for ex in s.examples})}
 
 
+def source_name(source: str, inner: Path) -> str:
+    """How messages name the dataset root: the user's folder, or `archive!/folder` inside a zip or URL."""
+    if not is_url(source) and Path(source).expanduser().is_dir():
+        return str(Path(source).expanduser() / inner)
+    return f"{source}!/{inner.as_posix()}".rstrip("/.") if inner != Path(".") else f"{source}!"
+
+
+@contextlib.contextmanager
+def errors_named_by_source(out: Path, shown: str):
+    """Errors while checking the copy name the user's source, not the temporary folder it sits in."""
+    try:
+        yield
+    except InputError as e:
+        raise InputError(str(e).replace(str(out), shown)) from None
+
+
 def load_splits(params, raw: Path) -> dict[str, Split]:
-    return {"train": load_split(raw, params.data.dataset, "train"),
-            "dev": load_split(raw, params.data.dataset, "dev", params.data.dev_split)}
+    skip = skip_missing(params)
+    return {"train": load_split(raw, params.data.dataset, "train", skip_missing_databases=skip),
+            "dev": load_split(raw, params.data.dataset, "dev", params.data.dev_split, skip_missing_databases=skip)}
 
 
 def tokenizer_corpus(params, raw: Path) -> list[str]:
@@ -91,6 +121,8 @@ def main() -> None:
     metrics = {"dataset": params.data.dataset, "dev_split": params.data.dev_split, **counts, "model": model_info}
     write_json(args.metrics, metrics)
     summary("fetch", {k: v for k, v in {**counts, **model_info}.items() if not isinstance(v, (list, dict))})
+    for split, skipped in counts.get("skipped_missing_databases", {}).items():  # opted in, never silent
+        summary(f"{split}: questions skipped, database missing (data.skip_missing_databases)", skipped)
     if params.data.dataset != "demo" and not params.data.sha256:
         summary("pin this source", {"data.sha256": counts["sha256"]})
 

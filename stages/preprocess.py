@@ -18,7 +18,7 @@ from transformers import AutoTokenizer
 from sqlforge.cli import progress, run_stage, summary
 from sqlforge.config import load_params
 from sqlforge.datasets import Split, load_split
-from sqlforge.evaluation import rules_for
+from sqlforge.evaluation import JUDGE_MAX_ROWS, RULES, gold_failures, rules_for
 from sqlforge.extract import extract_sql
 from sqlforge.gold_filter import executable_golds
 from sqlforge.io import InputError, atomic_path, dump_jsonl, write_json
@@ -70,14 +70,24 @@ def main() -> None:
 
     # data: every split loaded and checked before anything is written
     tokenizer = AutoTokenizer.from_pretrained(resolve_model(args.base_model))
-    splits = {"train": load_split(raw, params.data.dataset, "train"),
-              "dev": load_split(raw, params.data.dataset, "dev", params.data.dev_split)}
+    # data.skip_missing_databases (proposed param): opt-in, read with its default until params.yaml has it
+    skip = bool(getattr(params.data, "skip_missing_databases", False))
+    splits = {"train": load_split(raw, params.data.dataset, "train", skip_missing_databases=skip),
+              "dev": load_split(raw, params.data.dataset, "dev", params.data.dev_split, skip_missing_databases=skip)}
     counts: dict = {"dataset": params.data.dataset, "dev_split": params.data.dev_split,
-                    "train_loaded": len(splits["train"].examples)}
+                    "train_loaded": len(splits["train"].examples),
+                    "skipped_missing_databases": {split: {"questions": sum(s.skipped.values()), "by_db": s.skipped}
+                                                  for split, s in splits.items()}}
     with Executor(timeout_s=cfg.gold_timeout_s, workers=cfg.workers) as executor:
         with progress("checking train gold SQL", len(splits["train"].examples)) as advance:
             splits["train"].examples, gold_counts = executable_golds(splits["train"].examples, executor, advance)
         counts["train_gold_filter"] = gold_counts
+        # dev stays whole (accuracy is over the official set), but a dev gold that fails is seen now, not at
+        # the end of validate: counted here, under the official timeout and validate's row cap, and scored
+        # there as the official evaluator does
+        rules = rules_for(params.data.dataset)
+        with Executor(timeout_s=RULES[rules]["timeout_s"], workers=cfg.workers, max_rows=JUDGE_MAX_ROWS) as judge:
+            counts["dev_gold_failures"] = gold_failures([ex.to_dict() for ex in splits["dev"].examples], rules, judge)
 
         records = {}
         for split, loaded in splits.items():
@@ -118,7 +128,11 @@ def main() -> None:
     prompt_lengths = [len(tokenizer(render(tokenizer, s["prompt"]))["input_ids"]) for s in sft[:200]]
     counts["mean_prompt_tokens"] = sum(prompt_lengths) / max(1, len(prompt_lengths))
     write_json(args.metrics, counts)
-    summary("preprocess", {k: v for k, v in counts.items() if not isinstance(v, dict)})
+    summary("preprocess", {**{k: v for k, v in counts.items() if not isinstance(v, dict)},
+                           **{f"{split} questions skipped (database missing)": c["questions"]
+                              for split, c in counts["skipped_missing_databases"].items() if c["questions"]},
+                           "dev gold SQL failing (scored as the official evaluator does)":
+                               counts["dev_gold_failures"]["count"]})
 
 
 if __name__ == "__main__":

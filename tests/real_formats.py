@@ -213,3 +213,41 @@ def zip_folder(folder: Path, archive: Path, prefix: str = "") -> Path:
             if path.is_file():
                 zf.write(path, str(Path(prefix) / path.relative_to(folder)) if prefix else path.relative_to(folder))
     return archive
+
+
+# ---- Spider with names SQLite reads only quoted, and evaluation corner cases -------------------
+
+# Spider's `railway` has a column train.From; other real databases have tables named like keywords
+RAILWAY = [("train", [("Train_ID", "number"), ("From", "text"), ("To", "text")]),
+           ("order", [("id", "number"), ("group", "text"), ("2nd place", "text"), ("Train_ID", "number")])]
+RAILWAY_SQL = """
+CREATE TABLE train ("Train_ID" INTEGER PRIMARY KEY, "From" TEXT, "To" TEXT);
+CREATE TABLE "order" (id INTEGER PRIMARY KEY, "group" TEXT, "2nd place" TEXT, "Train_ID" INTEGER
+  REFERENCES train("Train_ID"));
+INSERT INTO train VALUES (1, 'London', 'Paris'), (2, 'Paris', 'Berlin'), (3, 'Berlin', 'Rome');
+INSERT INTO "order" VALUES (1, 'alpha', 'x', 1), (2, 'beta', 'y', 1), (3, 'alpha', 'z', 3);
+"""
+# (question, gold, a prediction): the gold uses double-quoted values (22% of Spider dev golds do)
+RAILWAY_DEV = [
+    ("Where do trains to Paris start?", 'SELECT "From" FROM train WHERE "To" = "Paris"',
+     "SELECT `From` FROM train WHERE `To` = 'Paris'"),
+    ("How many orders per group?", 'SELECT "group", count(*) FROM "order" GROUP BY "group"',
+     'SELECT count(*), "group" FROM "order" GROUP BY "group"'),
+    ("Which trains have no order?",
+     'SELECT Train_ID FROM train WHERE Train_ID NOT IN (SELECT Train_ID FROM "order")', ""),  # empty prediction
+    ("List the groups.", 'SELECT DISTINCT "group" FROM "order"', 'SELECT "group" FROM "order"'),
+    ("A question whose gold names a missing column.", "SELECT speed FROM train", "SELECT 1"),  # failing gold
+]
+RAILWAY_TRAIN = [("How many trains are there?", "SELECT count(*) FROM train"),
+                 ("Show each order's group.", 'SELECT "group" FROM "order"')]
+
+
+def make_spider_keywords(root: Path) -> Path:
+    """Spider folder over one database whose table, column names are SQL keywords, spaces or start with a
+    digit; its dev set has a double-quoted value, a nested query and a gold that fails."""
+    root.mkdir(parents=True, exist_ok=True)
+    _sqlite(root / "database" / "railway" / "railway.sqlite", RAILWAY_SQL)
+    (root / "tables.json").write_text(json.dumps([tables_entry("railway", RAILWAY, [1, 4], [[7, 1]])]))
+    (root / "train_spider.json").write_text(json.dumps([_spider_record("railway", q, s) for q, s in RAILWAY_TRAIN]))
+    (root / "dev.json").write_text(json.dumps([_spider_record("railway", q, s) for q, s, _ in RAILWAY_DEV]))
+    return root

@@ -19,7 +19,7 @@ and `<split>_databases/`.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from sqlforge.difficulty import spider_hardness
@@ -60,6 +60,8 @@ class Split:
     examples: list[Example]
     tables: dict[str, dict]  # db_id -> tables.json entry
     tables_path: Path
+    # db_id -> questions left out because its database is missing (only with skip_missing_databases)
+    skipped: dict[str, int] = field(default_factory=dict)
 
 
 def _text(record: dict, key: str, path: Path, index: int, required: bool = True) -> str:
@@ -79,6 +81,7 @@ def load_tables(path: Path) -> dict[str, dict]:
     for i, entry in enumerate(tables):
         if not isinstance(entry, dict) or not isinstance(entry.get("db_id"), str):
             raise InputError(f"{path}: schema {i} has no 'db_id'")
+        check_db_id(entry["db_id"], f"{path}: schema {i}")
         for key in ("table_names_original", "column_names_original"):
             if not isinstance(entry.get(key), list):
                 raise InputError(f"{path}: schema {i} ({entry['db_id']!r}) has no list {key!r}")
@@ -89,6 +92,14 @@ def load_tables(path: Path) -> dict[str, dict]:
                                  "is not [table_index, name]")
         out[entry["db_id"]] = entry
     return out
+
+
+def check_db_id(db_id: str, where: str) -> str:
+    """A db_id names one folder under the databases folder: never an absolute path, `..` or a nested path,
+    so a dataset file cannot make sqlforge read a database outside it."""
+    if db_id in (".", "..") or "/" in db_id or "\\" in db_id or "\x00" in db_id or Path(db_id).is_absolute():
+        raise InputError(f"{where}: db_id {db_id!r} is not a plain folder name")
+    return db_id
 
 
 def check_database(db_path: Path, where: str) -> dict[str, set[str]]:
@@ -139,9 +150,12 @@ def _records(path: Path) -> list:
 class _Builder:
     """Shared checks for every layout: known db_id, a readable database, stable ids."""
 
-    def __init__(self, split: str, tables: dict, db_dir: Path, tables_path: Path):
+    def __init__(self, split: str, tables: dict, db_dir: Path, tables_path: Path, skip_missing: bool = False,
+                 test_suite: bool = False):
         self.split, self.tables, self.db_dir, self.tables_path = split, tables, db_dir, tables_path
+        self.skip_missing, self.test_suite = skip_missing, test_suite
         self.examples: list[Example] = []
+        self.skipped: dict[str, int] = {}
         self._checked: set[str] = set()
         self._index = 0
 
@@ -149,13 +163,21 @@ class _Builder:
             difficulty: str | None) -> None:
         if not isinstance(record, dict):
             raise InputError(f"{path}: record {i} is not an object")
-        db_id = _text(record, "db_id", path, i)
+        db_id = check_db_id(_text(record, "db_id", path, i), f"{path}: record {i}")
         if db_id not in self.tables:
             raise InputError(f"{path}: record {i} names unknown db_id {db_id!r} (not in its tables file)")
         db_path = self.db_dir / db_id / f"{db_id}.sqlite"
+        if self.skip_missing and db_id not in self._checked and not db_path.exists():
+            # opt-in (data.skip_missing_databases): counted per database, never silent
+            self.skipped[db_id] = self.skipped.get(db_id, 0) + 1
+            self._index += 1  # ids keep the position in the source files
+            return
         if db_id not in self._checked:
-            found = check_database(db_path, f"{path}: record {i} (db_id {db_id!r})")
+            where = f"{path}: record {i} (db_id {db_id!r})"
+            found = check_database(db_path, where)
             check_schema(self.tables[db_id], found, self.tables_path)
+            if self.test_suite:
+                self._check_test_suite(db_path, where)
             self._checked.add(db_id)
         gold = _text(record, gold_key, path, i)
         self.examples.append(Example(
@@ -164,12 +186,33 @@ class _Builder:
             difficulty=difficulty or spider_hardness(gold, self.tables[db_id]), split=self.split))
         self._index += 1
 
+    def _check_test_suite(self, db_path: Path, where: str) -> None:
+        """Spider's evaluator runs every gold on every `.sqlite` in the database's folder (the test-suite
+        databases): a stray file there must be a database with the same tables, or validate would fail late."""
+        for extra in sorted(db_path.parent.glob("*.sqlite")):
+            if extra.name == db_path.name:
+                continue
+            found = check_database(extra, f"{where}: test-suite database (Spider rules run every gold on "
+                                          f"each .sqlite beside {db_path.name}; remove stray copies)")
+            check_schema(self.tables[db_path.parent.name], found, extra)
 
-def load_spider(root: str | Path, split: str, dev_split: str = "dev") -> Split:
-    """Spider layout (the demo uses it too); `dev_split` picks dev.json or a variant over the same DBs."""
+    def split_of(self, files: list[Path]) -> Split:
+        if not self.examples:
+            reason = "every question's database is missing" if self.skipped else "no questions"
+            raise InputError(f"{', '.join(map(str, files))}: {reason} in the {self.split} set")
+        return Split(self.examples, self.tables, self.tables_path, dict(sorted(self.skipped.items())))
+
+
+def load_spider(root: str | Path, split: str, dev_split: str = "dev", *, skip_missing_databases: bool = False) -> Split:
+    """Spider layout (the demo uses it too); `dev_split` picks dev.json or a variant over the same DBs.
+
+    skip_missing_databases: leave out (and count in `Split.skipped`) questions whose database file is
+    missing, as in the widely shared Spider snapshots without `wta_1`; otherwise that is an error.
+    """
     root = Path(root)
     tables_path = root / "tables.json"
-    builder = _Builder(split, load_tables(tables_path), root / "database", tables_path)
+    builder = _Builder(split, load_tables(tables_path), root / "database", tables_path,
+                       skip_missing=skip_missing_databases, test_suite=True)
     if split == "train":
         files = [(root / name, "question") for name in SPIDER_TRAIN_FILES
                  if name == SPIDER_TRAIN_FILES[0] or (root / name).is_file()]
@@ -185,7 +228,7 @@ def load_spider(root: str | Path, split: str, dev_split: str = "dev") -> Split:
         for i, record in enumerate(_records(path)):
             hardness = record.get("difficulty") if isinstance(record, dict) else None
             builder.add(path, i, record, question_key, "query", "", hardness)
-    return Split(builder.examples, builder.tables, tables_path)
+    return builder.split_of([path for path, _ in files])
 
 
 def bird_split_dir(root: Path, split: str) -> Path:
@@ -199,11 +242,12 @@ def bird_split_dir(root: Path, split: str) -> Path:
     return found[0]
 
 
-def load_bird(root: str | Path, split: str) -> Split:
+def load_bird(root: str | Path, split: str, *, skip_missing_databases: bool = False) -> Split:
     """BIRD layout; question_id and difficulty are optional (older releases lack them)."""
     folder = bird_split_dir(Path(root), split)
     tables_path = folder / f"{split}_tables.json"
-    builder = _Builder(split, load_tables(tables_path), folder / f"{split}_databases", tables_path)
+    builder = _Builder(split, load_tables(tables_path), folder / f"{split}_databases", tables_path,
+                       skip_missing=skip_missing_databases)
     path = folder / f"{split}.json"
     for i, record in enumerate(_records(path)):
         difficulty = "unknown"
@@ -214,15 +258,16 @@ def load_bird(root: str | Path, split: str) -> Split:
                                  f"expected one of {sorted(BIRD_DIFFICULTIES)}")
         evidence = _text(record, "evidence", path, i, required=False) if isinstance(record, dict) else ""
         builder.add(path, i, record, "question", "SQL", evidence, difficulty)
-    return Split(builder.examples, builder.tables, tables_path)
+    return builder.split_of([path])
 
 
-def load_split(raw: str | Path, dataset: str, split: str, dev_split: str = "dev") -> Split:
+def load_split(raw: str | Path, dataset: str, split: str, dev_split: str = "dev", *,
+               skip_missing_databases: bool = False) -> Split:
     if dataset == "bird":
         if split == "dev" and dev_split != "dev":
             raise InputError(f"params.yaml: data.dev_split={dev_split!r}: BIRD has one dev set ('dev')")
-        return load_bird(raw, split)
+        return load_bird(raw, split, skip_missing_databases=skip_missing_databases)
     if dataset in ("spider", "demo"):
-        return load_spider(raw, split, dev_split)
+        return load_spider(raw, split, dev_split, skip_missing_databases=skip_missing_databases)
     raise InputError(f"params.yaml: data.dataset={dataset!r} must be one of {list(DATASETS)}")
 

@@ -9,13 +9,23 @@ ORDER BY in a subquery counts too); a prediction must match on every
 `.sqlite` in the database folder (test-suite databases).
 bird: set(pred_rows) == set(gold_rows); column order matters; one database.
 Values compare with Python equality, as both official scripts do (1 == 1.0).
+
+`verdicts` runs the text each official script runs (Spider: its prediction
+rewriting, `plug_value`; BIRD: the SQL as written, an empty prediction too),
+judges full results up to JUDGE_MAX_ROWS, and scores a gold that fails as the
+official scripts do (wrong) without stopping, flagged in `gold_failure`.
+docs/evaluation.md lists every rule next to the official behaviour.
 """
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from pathlib import Path
 
 from sqlforge.compare import CompareBudgetExceeded, spider_result_eq  # noqa: F401 (re-exported)
+from sqlforge.plug_value import plugged_predictions
+from sqlforge.sqlexec import EMPTY, TIMEOUT, ExecResult
 
 RULES = {"spider": {"timeout_s": 60.0}, "bird": {"timeout_s": 30.0}}
 
@@ -81,36 +91,113 @@ def gold_timeout(t_gold: float, t_min: float, k: float, c: float) -> float:
     return max(t_min, k * t_gold + c)
 
 
+# Per-query cap on rows while judging: the official scripts fetch whole results (Spider train has a gold of
+# 10,507 rows; a correct BIRD prediction may return more than 10,000), so judging must not stop at the
+# sandbox's default 10,000. Proposed param validate.max_result_rows.
+JUDGE_MAX_ROWS = 1_000_000
+_CURDATE_YEAR = re.compile(r"YEAR\s*\(\s*CURDATE\s*\(\s*\)\s*\)\s*", re.IGNORECASE)
+
+
+def spider_exec_sql(sql: str, keep_distinct: bool, is_prediction: bool) -> str:
+    """The text the test-suite evaluator executes. Its CLI replaces "value" by "1" in every prediction
+    line (case-sensitive, anywhere in the text); its exec path rejoins `> =`, `< =`, `! =`, drops DISTINCT
+    unless --keep_distinct, and runs YEAR(CURDATE()) as 2020."""
+    if is_prediction:
+        sql = sql.replace("value", "1")
+    sql = sql.replace("> =", ">=").replace("< =", "<=").replace("! =", "!=")
+    if not keep_distinct:
+        sql = remove_distinct(sql)
+    return _CURDATE_YEAR.sub("2020", sql)
+
+
+def _plan(rec: dict, pred: str, rules: str, keep_distinct: bool, plug_value: bool,
+          folders: dict | None = None) -> tuple[list[str], str, list[str]]:
+    """(databases, gold SQL as run, prediction alternatives as run) for one question; `folders` caches
+    each database's test-suite listing within one call of verdicts."""
+    if rules == "bird":  # run as written; only the prediction's database is used (the record's db_path)
+        return [rec["db_path"]], rec["gold"], [pred]
+    gold = spider_exec_sql(rec["gold"], keep_distinct, is_prediction=False)
+    first = spider_exec_sql(pred, keep_distinct, is_prediction=True)
+    alternatives = [first]
+    if plug_value:  # the official order: the prediction itself, then every way of plugging gold values in
+        alternatives += [p for p in plugged_predictions(gold, first) if p != first]
+    folders = {} if folders is None else folders
+    if rec["db_path"] not in folders:
+        folders[rec["db_path"]] = test_suite_databases(rec["db_path"])
+    return folders[rec["db_path"]], gold, alternatives
+
+
+# error_kind of a prediction whose result comparison ran past its time budget (scored wrong, counted)
+COMPARE_BUDGET = "compare_budget"
+
+
 def verdicts(records: list[dict], predictions: list[str], rules: str, executor, keep_distinct: bool = False,
-             progress=None) -> list[dict]:
+             progress=None, plug_value: bool = False, compare_budget_s: float | None = None) -> list[dict]:
     """Execute each prediction and its gold; never uses a prediction to choose another.
 
-    All distinct (database, SQL) queries run once, spread over the executor's workers.
+    All distinct (database, SQL) queries run once, spread over the executor's workers. A gold that fails,
+    times out or returns too much never stops the run: the question is scored as the official evaluator
+    scores it (BIRD: wrong, its script catches every error; Spider: wrong, where the test-suite script
+    stops with an AssertionError) and flagged in `gold_failure` (the gold's error kind).
+    A result comparison that runs past `compare_budget_s` is scored wrong with error_kind COMPARE_BUDGET.
+    Each verdict: id, correct, error_kind (the prediction's), gold_failure (None or the gold's error kind).
     """
-    plans = []  # per record: [(db, gold sql, pred sql)] over the databases it is judged on
-    for rec, pred in zip(records, predictions):
-        gold_sql, pred_sql = rec["gold"], pred
-        if rules == "spider" and not keep_distinct:
-            gold_sql, pred_sql = remove_distinct(gold_sql), remove_distinct(pred_sql)
-        dbs = test_suite_databases(rec["db_path"]) if rules == "spider" else [rec["db_path"]]
-        plans.append([(db, gold_sql, pred_sql) for db in dbs])
-    queries = [(db, sql) for plan in plans for db, gold, pred in plan for sql in (gold, pred)]
+    folders: dict = {}
+    plans = [_plan(rec, pred, rules, keep_distinct, plug_value, folders) for rec, pred in zip(records, predictions)]
+    queries = [(db, sql) for dbs, gold, alts in plans for db in dbs for sql in (gold, *alts) if sql.strip()]
     results = dict(zip(queries, executor.execute_many(queries, progress=progress)))
-    out = []
-    for rec, pred, plan in zip(records, predictions, plans):
-        correct, kind = True, "ok"
-        for db, gold_sql, pred_sql in plan:
-            gold, result = results[(db, gold_sql)], results[(db, pred_sql)]
-            if not gold.ok:
-                raise RuntimeError(f"gold SQL of {rec['id']} fails on {db}: {gold.error}")
+    return [_verdict(rec, dbs, gold, alts, rules, results, executor.timeout_s, compare_budget_s)
+            for rec, (dbs, gold, alts) in zip(records, plans)]
+
+
+def _run(results: dict, db: str, sql: str, rules: str):
+    if sql.strip():
+        return results[(db, sql)]
+    # BIRD's script runs an empty prediction: sqlite3 executes "" as no statement and returns no rows.
+    # Spider's file cannot hold one: it is exported as the placeholder `SELECT`, a syntax error there.
+    return ExecResult() if rules == "bird" else ExecResult(error_kind=EMPTY, error="empty query")
+
+
+def _verdict(rec: dict, dbs: list[str], gold_sql: str, alternatives: list[str], rules: str, results: dict,
+             timeout_s: float, compare_budget_s: float | None = None) -> dict:
+    golds = [_run(results, db, gold_sql, rules) for db in dbs]
+    failed = next((g for g in golds if not g.ok), None)
+    out = {"id": rec["id"], "correct": False, "error_kind": "ok", "gold_failure": failed and failed.error_kind}
+    for pred_sql in alternatives:
+        for db, gold in zip(dbs, golds):
+            result = _run(results, db, pred_sql, rules)
             if not result.ok:
-                correct, kind = False, result.error_kind
+                out["error_kind"] = result.error_kind
                 break
-            if not results_match(rules, rec["gold"], gold.rows, result.rows):
-                correct = False
+            if not gold.ok:
                 break
-        out.append({"id": rec["id"], "correct": correct, "error_kind": kind})
+            if rules == "bird" and result.seconds + gold.seconds > timeout_s:
+                # BIRD's script gives prediction and gold one budget together (meta_time_out)
+                out["error_kind"] = TIMEOUT
+                break
+            try:
+                if not results_match(rules, rec["gold"], gold.rows, result.rows, budget_s=compare_budget_s):
+                    break
+            except CompareBudgetExceeded:
+                out["error_kind"] = COMPARE_BUDGET
+                break
+        else:
+            if failed is None:
+                out.update(correct=True, error_kind="ok")
+                return out
     return out
+
+
+def gold_failures(records: list[dict], rules: str, executor) -> dict:
+    """Golds that fail, time out or return too much on a database they are judged on: count, kinds, ids."""
+    plans = [_plan(rec, "", rules, keep_distinct=True, plug_value=False) for rec in records]
+    queries = [(db, gold) for dbs, gold, _ in plans for db in dbs]
+    results = dict(zip(queries, executor.execute_many(queries)))
+    failed = [(rec["id"], next((results[(db, gold)].error_kind for db in dbs if not results[(db, gold)].ok), None))
+              for rec, (dbs, gold, _) in zip(records, plans)]
+    failed = [(qid, kind) for qid, kind in failed if kind]
+    return {"count": len(failed), "by_kind": dict(sorted(Counter(kind for _, kind in failed).items())),
+            "ids": [qid for qid, _ in failed[:50]]}
 
 
 def accuracy_report(records: list[dict], verdict_list: list[dict]) -> dict:
@@ -122,6 +209,8 @@ def accuracy_report(records: list[dict], verdict_list: list[dict]) -> dict:
         "ex": sum(v["correct"] for v in verdict_list) / n if n else 0.0,
         "n": n,
         "ex_by_difficulty": {d: sum(vs) / len(vs) for d, vs in sorted(by_diff.items())},
+        # scored wrong as the official evaluator does; a run with any is not the official number's twin
+        "gold_failures": sum(1 for v in verdict_list if v.get("gold_failure")),
     }
 
 

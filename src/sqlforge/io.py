@@ -76,7 +76,8 @@ def dump_jsonl(path: Path, records: Iterable[dict]) -> None:
             f.write(json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n")
 
 
-def _read_text(path: Path) -> str:
+def read_text(path: Path) -> str:
+    """A UTF-8 text file, or an InputError naming it."""
     try:
         return path.read_bytes().decode("utf-8")
     except FileNotFoundError:
@@ -87,21 +88,25 @@ def _read_text(path: Path) -> str:
 
 def read_json(path: str | Path) -> Any:
     path = Path(path)
-    text = _read_text(path)
+    text = read_text(path)
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise InputError(f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    except RecursionError:  # a hostile or broken file nested deeper than Python's stack
+        raise InputError(f"{path}: JSON nested too deeply to read") from None
 
 
 def read_jsonl(path: str | Path) -> list[dict]:
     path = Path(path)
     records = []
-    for lineno, line in enumerate(_read_text(path).splitlines(), start=1):
+    for lineno, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip():
             continue
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError as e:
             raise InputError(f"{path}: record at line {lineno} is invalid JSON: {e.msg}") from None
+        except RecursionError:
+            raise InputError(f"{path}: record at line {lineno} is nested too deeply to read") from None
     return records

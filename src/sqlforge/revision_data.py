@@ -21,6 +21,7 @@ from sqlglot import exp
 from sqlforge.evaluation import bird_result_eq
 from sqlforge.prompts import revision_messages
 from sqlforge.psg import tables_read
+from sqlforge.schema import needs_quotes
 from sqlforge.trees import feedback
 
 _FLIPS = {exp.GT: exp.LT, exp.LT: exp.GT, exp.GTE: exp.LTE, exp.LTE: exp.GTE, exp.EQ: exp.NEQ, exp.NEQ: exp.EQ}
@@ -83,7 +84,8 @@ def _other_column(tree, rng, columns):
     options = sorted(c for c in columns if c.lower() != col.name.lower())
     if not options:
         return False
-    col.set("this", exp.to_identifier(rng.choice(options)))
+    name = rng.choice(options)
+    col.set("this", exp.to_identifier(name, quoted=needs_quotes(name)))  # `From`, `order`: SQL keywords
     return True
 
 

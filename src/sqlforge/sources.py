@@ -10,6 +10,7 @@ download's is the hash of the archive bytes.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import urllib.parse
 import urllib.request
@@ -32,7 +33,19 @@ def file_sha256(path: Path) -> str:
 
 
 def _files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and not _JUNK & set(p.relative_to(folder).parts))
+    """Every file under `folder`, following symlinked folders (`database/` often links to another disk;
+    Path.rglob does not follow them), each real folder once so a link cycle cannot loop."""
+    found, seen = [], set()
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames.clear()
+            continue
+        seen.add(real)
+        base = Path(dirpath)
+        dirnames[:] = [d for d in dirnames if d not in _JUNK]
+        found += [base / name for name in filenames if name not in _JUNK and (base / name).is_file()]
+    return sorted(found)
 
 
 def tree_sha256(path: Path) -> str:
@@ -63,27 +76,43 @@ def _verify(source: str, actual: str, pinned: str) -> None:
                          "the file is corrupt or a different release")
 
 
-def _extract(archive: Path, out: Path) -> None:
+# default cap on what one archive may expand to: BIRD train (the largest release) is ~33 GB unpacked
+MAX_UNCOMPRESSED_BYTES = 64 << 30
+
+
+def _extract(archive: Path, out: Path, max_uncompressed_bytes: int = MAX_UNCOMPRESSED_BYTES,
+             shown: str | None = None) -> None:
+    """Extract `archive` into `out`, refusing before any byte is written when its members' sizes add up
+    to more than `max_uncompressed_bytes` (zipfile stops each member at its declared size, and a member
+    that expands further fails its CRC check, so the declared sizes bound what lands on disk)."""
+    shown = shown or str(archive)
     try:
         with zipfile.ZipFile(archive) as zf:
+            total = sum(member.file_size for member in zf.infolist())
+            if total > max_uncompressed_bytes:
+                raise InputError(f"{shown}: expands to {total:,} bytes, over the cap of {max_uncompressed_bytes:,} "
+                                 "(data.max_uncompressed_bytes); raise it only for an archive you trust")
             bad = zf.testzip()
             if bad is not None:
-                raise InputError(f"{archive}: member {bad} is corrupt (CRC mismatch)")
+                raise InputError(f"{shown}: member {bad} is corrupt (CRC mismatch)")
             # ZipFile.extract drops absolute paths and '..' parts, so nothing lands outside `out`
             for member in zf.infolist():
                 if not _JUNK & set(Path(member.filename).parts):
                     zf.extract(member, out)
     except (zipfile.BadZipFile, zlib.error, EOFError) as e:  # a damaged member's stream fails in zlib
-        raise InputError(f"{archive}: not a valid zip file ({e})") from None
+        raise InputError(f"{shown}: not a valid zip file ({e})") from None
 
 
-def expand_nested_zips(root: Path) -> list[str]:
-    """BIRD ships `<split>_databases.zip` inside its split zip: extract each beside itself, once."""
+def expand_nested_zips(root: Path, max_uncompressed_bytes: int = MAX_UNCOMPRESSED_BYTES,
+                       shown: str | None = None) -> list[str]:
+    """BIRD ships `<split>_databases.zip` inside its split zip: extract each beside itself, once.
+    `shown` is how error messages name `root` (the user's source, not a temporary folder)."""
     done = []
     for archive in sorted(root.rglob("*_databases.zip")):
         target = archive.with_suffix("")
         if not target.is_dir():
-            _extract(archive, archive.parent)
+            _extract(archive, archive.parent, max_uncompressed_bytes,
+                     f"{shown}/{archive.relative_to(root).as_posix()}" if shown else None)
             if not target.is_dir():
                 raise InputError(f"{archive}: expected it to hold the folder {target.name}/")
         archive.unlink()
@@ -91,11 +120,12 @@ def expand_nested_zips(root: Path) -> list[str]:
     return done
 
 
-def materialize(source: str, pinned_sha256: str, out: Path, hint: str) -> str:
+def materialize(source: str, pinned_sha256: str, out: Path, hint: str,
+                max_uncompressed_bytes: int = MAX_UNCOMPRESSED_BYTES) -> str:
     """Copy or extract `source` into the empty folder `out`; return the source's sha256.
 
     `hint` says what to download and where to put it; it is part of the error
-    when the source is missing.
+    when the source is missing. An archive expanding past `max_uncompressed_bytes` is refused.
     """
     if not source:
         raise InputError(f"params.yaml: data.source is empty: {hint}")
@@ -104,7 +134,7 @@ def materialize(source: str, pinned_sha256: str, out: Path, hint: str) -> str:
         _download(source, archive)
         actual = file_sha256(archive)
         _verify(source, actual, pinned_sha256)
-        _extract(archive, out)
+        _extract(archive, out, max_uncompressed_bytes, source)
         archive.unlink()
         return actual
     path = Path(source).expanduser()
@@ -118,7 +148,7 @@ def materialize(source: str, pinned_sha256: str, out: Path, hint: str) -> str:
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(f, dest)
     else:
-        _extract(path, out)
+        _extract(path, out, max_uncompressed_bytes)
     return actual
 
 

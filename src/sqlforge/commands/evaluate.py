@@ -1,0 +1,70 @@
+"""`sqlforge evaluate`: score any system's predictions as the official Spider or BIRD script does.
+
+    sqlforge evaluate --rules spider --gold GOLD.sql --pred PRED.sql --db DATABASE_DIR --tables tables.json --out verdicts.jsonl
+    sqlforge evaluate --rules bird --gold dev.json --pred predict_dev.json --db DATABASE_DIR --out verdicts.jsonl
+
+Prints the official summary table (count, EX and, for Spider, EM per difficulty) and
+writes one JSON line per question in order: index, db_id, exec, em (null for BIRD), hardness.
+The rules are those of docs/evaluation.md; the logic lives in sqlforge.scoring.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rich.console import Console
+from rich.table import Table
+
+from sqlforge.cli import progress
+from sqlforge.io import atomic_path
+from sqlforge.scoring import ETYPES, Options, load_questions, read_tables, score, summary, verdict_line
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("evaluate", help="score predictions with the official Spider/BIRD rules",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rules", choices=("spider", "bird"), required=True)
+    parser.add_argument("--gold", required=True, help="Spider: SQL<TAB>db_id per line; BIRD: dev.json")
+    parser.add_argument("--pred", required=True, help="Spider: one SQL per line; BIRD: predict_dev.json")
+    parser.add_argument("--db", required=True, help="folder holding <db_id>/<db_id>.sqlite")
+    parser.add_argument("--tables", help="tables.json (Spider exact match)")
+    parser.add_argument("--out", required=True, help="verdicts.jsonl to write")
+    parser.add_argument("--etype", choices=ETYPES, default="all",
+                        help="exec, match (Spider exact match) or all (default)")
+    parser.add_argument("--keep-distinct", action="store_true", help="Spider: keep DISTINCT when executing")
+    parser.add_argument("--plug-value", action="store_true",
+                        help="Spider: also try the prediction with the gold's values plugged in")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="seconds per query (default: the official 60 for Spider, 30 for BIRD)")
+    parser.add_argument("--workers", type=int, default=2, help="sandbox worker processes")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    opts = Options(rules=args.rules, etype=args.etype, keep_distinct=args.keep_distinct,
+                   plug_value=args.plug_value, timeout_s=args.timeout, workers=max(1, args.workers))
+    questions = load_questions(args.rules, args.gold, args.pred, args.db)
+    tables = read_tables(args.tables) if args.rules == "spider" and args.etype != "exec" else None
+    with progress("evaluate", len(questions)) as advance:
+        rows = score(questions, opts, tables, progress=advance)
+    with atomic_path(args.out) as tmp:
+        tmp.write_text("".join(json.dumps(verdict_line(r)) + "\n" for r in rows), encoding="utf-8")
+    print_summary(summary(rows, args.rules), args.rules)
+    return 0
+
+
+def print_summary(table: dict, rules: str) -> None:
+    levels = [k for k in table if k != "gold_failures"]
+    out = Table(title=f"{rules} evaluation (official rules)")
+    out.add_column("")
+    for level in levels:
+        out.add_column(level, justify="right")
+    out.add_row("count", *[str(table[level]["count"]) for level in levels])
+    names = {"exec": "execution", "em": "exact match"}
+    for key in ("exec", "em"):
+        if key in table[levels[-1]]:
+            out.add_row(names[key], *[f"{table[level].get(key, 0.0):.3f}" for level in levels])
+    Console().print(out)
+    if table["gold_failures"]:
+        print(f"gold SQL failing, scored wrong as the official script does: {table['gold_failures']}")

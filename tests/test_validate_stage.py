@@ -1,0 +1,95 @@
+"""validate on a Spider-format and a BIRD-format dev set with a failing gold and an empty prediction:
+the stage finishes, counts `gold_failures` per predictor, and its exported files read back by the
+official readers' rules (one non-empty line per gold line; BIRD keys in question order)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import REPO
+from real_formats import RAILWAY_DEV, make_bird, make_spider_keywords
+from sqlforge.datasets import load_split
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def run_validate(tmp_path, dataset, records, preds):
+    """Stage inputs as the earlier stages write them: dev records, candidates (greedy + one sample),
+    RM scores and MCTS results, each candidate here being the given prediction."""
+    write_jsonl(tmp_path / "dev.jsonl", [{**r, "schema": ""} for r in records])
+    write_jsonl(tmp_path / "cands.jsonl", [{"id": r["id"], "db_id": r["db_id"], "candidates": [
+        {"sql": p, "logprob": -1.0, "source": "greedy"}, {"sql": p, "logprob": -2.0, "source": "sample"}]}
+        for r, p in zip(records, preds)])
+    write_jsonl(tmp_path / "rm.jsonl", [{"id": r["id"], "rm_scores": [0.5, 0.1]} for r in records])
+    write_jsonl(tmp_path / "mcts.jsonl", [{"id": r["id"], "db_id": r["db_id"], "selector": "best_reward",
+                                           "chosen_sql": p, "chosen_by_iterations": {"1": p},
+                                           "candidates": [{"sql": p, "visits": 1, "q": 1.0, "reward": 1.0,
+                                                           "intuition": 1.0, "goal": 0.0, "rm_score": None,
+                                                           "exec_status": "ok", "exec_key": "k"}]}
+                                          for r, p in zip(records, preds)])
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"data": {"dataset": dataset}, "validate": {"timeout_s": 5.0}}))
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, str(REPO / "stages" / "validate.py"), "--params", str(params),
+                           "--dev", str(tmp_path / "dev.jsonl"), "--candidates", str(tmp_path / "cands.jsonl"),
+                           "--rm-scores", str(tmp_path / "rm.jsonl"), "--mcts", str(tmp_path / "mcts.jsonl"),
+                           "--out", str(out), "--plots", str(tmp_path / "plots"),
+                           "--metrics", str(tmp_path / "validate.json")], capture_output=True, text=True, cwd=REPO)
+    return proc, out
+
+
+def official_lines(path):
+    """The test-suite reader: stripped lines split at tabs; a blank line would start a new session."""
+    lines = path.read_text().splitlines()
+    assert all(line.strip() for line in lines)
+    return [line.strip().split("\t") for line in lines]
+
+
+def test_validate_spider_counts_gold_failures_and_exports_official_files(tmp_path):
+    root = make_spider_keywords(tmp_path / "spider")
+    records = [ex.to_dict() for ex in load_split(root, "spider", "dev").examples]
+    proc, out = run_validate(tmp_path, "spider", records, [p for _, _, p in RAILWAY_DEV])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((tmp_path / "validate.json").read_text())
+    for name in ("greedy", "majority_vote", "best_of_n_rm", "mcts_best_reward"):
+        assert metrics[name]["gold_failures"] == 1 and metrics[name]["n"] == 5
+        assert metrics[name]["ex"] == pytest.approx(3 / 5)
+        assert {"ex", "em", "ex_by_difficulty"} <= set(metrics[name])
+    assert "test-suite-sql-eval" in metrics["rules"]["reproduces"] and metrics["rules"]["plug_value"] is False
+    preds, golds = official_lines(out / "greedy.sql"), official_lines(out / "gold.sql")
+    assert len(preds) == len(golds) == 5 and preds[2] == ["SELECT"]  # the empty prediction's placeholder
+    assert [g[1] for g in golds] == ["railway"] * 5
+    verdicts = [json.loads(line) for line in (out / "greedy.jsonl").read_text().splitlines()]
+    assert [v["gold_failure"] for v in verdicts] == [None, None, None, None, "runtime"]
+
+
+def test_validate_bird_exports_predictions_in_question_order(tmp_path):
+    root = make_bird(tmp_path / "bird", new_release=False)
+    dev = root / "dev" / "dev.json"
+    data = json.loads(dev.read_text())
+    data = (data * 6)[:11] + [{**data[0], "SQL": "SELECT nope FROM schools"}]  # 12 questions, the last gold fails
+    dev.write_text(json.dumps(data))
+    records = [ex.to_dict() for ex in load_split(root, "bird", "dev").examples]
+    preds = [r["gold"] for r in records[:10]] + ["", "SELECT County FROM schools WHERE County = 'a   b'"]
+    proc, out = run_validate(tmp_path, "bird", records, preds)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((tmp_path / "validate.json").read_text())
+    assert metrics["greedy"]["gold_failures"] == 1 and metrics["greedy"]["ex"] == pytest.approx(10 / 12)
+    exported = json.loads((out / "greedy_bird.json").read_text())
+    assert list(exported) == [str(i) for i in range(12)]  # not "0", "1", "10", "11", "2", ...
+    sqls = [value.split("\t----- bird -----\t")[0] for value in exported.values()]
+    assert sqls == preds  # whitespace inside literals kept
+    assert [line[1] for line in official_lines(out / "gold.sql")] == ["california_schools"] * 12
+
+
+def test_validate_empty_dev_is_one_line_error(tmp_path):
+    proc, out = run_validate(tmp_path, "spider", [], [])
+    assert proc.returncode == 2 and "dev.jsonl: no dev questions" in proc.stderr and "Traceback" not in proc.stderr
+    assert not out.exists() and not (tmp_path / "validate.json").exists()
