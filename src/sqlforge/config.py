@@ -71,6 +71,9 @@ class PSGConfig:
     mode: str = "random"  # none | random | hard | all_prefixes
     ratio: float = 0.2
     min_tables: int = 3
+    hard_rule: str = "original"  # original (SQL-o1: prediction fails or reads min_tables+ tables) | extended
+    clauses: str = "nested"  # nested (SQL-o1: subquery keywords cut too) | top_level
+    keep_plain: bool = False  # False: a cut example replaces the plain one (SQL-o1); True: added beside it
 
 
 @dataclass
@@ -125,8 +128,8 @@ class TreeConfig:
     seed: int = 0
     shards: list[int] = field(default_factory=lambda: [0, 1])
     branching: int = 2
-    max_depth: int = 2
-    temperature: float = 0.8
+    max_depth: int = 3  # generation levels (ReSQLver's max_depth): wrong nodes of the last level are not revised
+    temperature: float = 0.7
     top_p: float = 1.0
     max_questions: int = 600
     timeout: TimeoutConfig = field(default_factory=TimeoutConfig)
@@ -137,6 +140,7 @@ class PairsConfig:
     seed: int = 0
     kinds: list[str] = field(default_factory=lambda: ["emerge", "baseline"])
     test_fraction: float = 0.2
+    keep_failed_siblings: bool = False  # True: unreachable siblings of kept nodes join the pairs (not ReSQLver)
 
 
 @dataclass
@@ -147,7 +151,9 @@ class RMConfig:
     max_steps: int = -1
     learning_rate: float = 1e-3
     batch_size: int = 16
-    max_length: int = 1024
+    grad_accum: int = 1  # gradient accumulation steps (ReSQLver: 2)
+    weight_decay: float = 0.01
+    max_length: int = 4096  # trl drops longer pairs; train-rm reports how many
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05
@@ -164,9 +170,13 @@ class MCTSConfig:
     alpha: float = 0.4
     w_exp: float = 100.0
     max_depth: int = 20
-    temperature: float = 0.8
+    expansion: str = "samples"  # samples (expand_n samples: closest to SQL-o1's sampled beams) | greedy_plus_samples
+    temperature: float = 0.9
+    top_p: float = 0.7
+    clauses: str = "nested"  # nested (SQL-o1: subquery clauses are actions too) | top_level
+    drop_truncated: bool = True  # drop completions the token limit cut off (SQL-o1 keeps only SQL that ends)
     prompt: str = "psg"  # psg: prefix also in the "incomplete SQL" slot (SQL-o1) | continuation: reply only
-    selector: str = "best_reward"  # best_reward | most_visited | vote | reward_model
+    selector: str = "best_path"  # best_path | best_reward | most_visited | vote | reward_model
     max_questions: int = -1
     timeout_s: float = 10.0
     rm_weight: float = 0.0  # terminal reward += rm_weight * reward-model score (0 = SQL-o1's self-reward only)
@@ -212,13 +222,17 @@ CHOICES = {
     "engine.backend": {"transformers", "vllm"},
     "engine.dtype": {"auto", "float32", "bfloat16", "float16"},
     "preprocess.psg.mode": {"none", "random", "hard", "all_prefixes"},
+    "preprocess.psg.hard_rule": {"original", "extended"},
+    "preprocess.psg.clauses": {"nested", "top_level"},
     "sft.method": {"lora", "qlora", "full"},
     "sft.precision": {"auto", "fp32", "bf16", "fp16"},
     "sft.sampling": {"random", "by_kind", "group_by_length"},
     "sft.gradient_checkpointing": {"auto", "on", "off"},
     "sft.attn_implementation": {"auto", "eager", "sdpa", "flash_attention_2"},
     "sft.launcher": {"none", "ddp", "deepspeed_zero2", "deepspeed_zero3"},
-    "mcts.selector": {"best_reward", "most_visited", "vote", "reward_model"},
+    "mcts.selector": {"best_path", "best_reward", "most_visited", "vote", "reward_model"},
+    "mcts.expansion": {"samples", "greedy_plus_samples"},
+    "mcts.clauses": {"nested", "top_level"},
     "mcts.prompt": {"psg", "continuation"},
     "validate.rules": {"auto", "spider", "bird"},
 }
