@@ -128,6 +128,8 @@ class MCTS:
         self.max_new_tokens = max_new_tokens
         self.reward_model = reward_model if settings.rm_weight else None
         self.executor = executor if settings.exec_weight else None
+        self.completions = 0  # generated during expansion
+        self.dropped_truncated = 0  # of them, cut off by the token limit and dropped
 
     def _completions(self, prompts: list[str]) -> list[list]:
         """`expansion: samples` (SQL-o1 decodes 3 beams by sampled beam search, temperature 0.9, top_p 0.7;
@@ -151,7 +153,9 @@ class MCTS:
         s = self.s
         out, seen = [], set()
         for comp in completions:
+            self.completions += 1
             if s.drop_truncated and comp.finish_reason == "length":
+                self.dropped_truncated += 1
                 continue  # SQL-o1 keeps only completions that end (contain ";")
             action, ends = next_clause(node.prefix, comp.text, s.clauses)
             # keep the policy's own spacing ("IN (SELECT"); SQL-o1 joins actions with one space
