@@ -96,7 +96,8 @@ def main() -> None:
     n = max(1, len(records))
     metrics = {"questions": len(records), "iterations": cfg.iterations, "selector": cfg.selector,
                "seconds_per_question": search_seconds / n, "model_calls_per_question": engine.requests / n,
-               "batched_model_calls": engine.calls,
+               "batched_model_calls": engine.calls, "completions": search.completions,
+               "completions_dropped_truncated": search.dropped_truncated,
                "mean_candidates": sum(len(r["candidates"]) for r in results) / n}
     write_json(args.metrics, metrics)
     summary("mcts-explore", metrics)

@@ -52,7 +52,7 @@ def main() -> None:
         rec = records[tree["question_id"]]
         prompt = sql_messages(rec["schema"], rec["question"], rec["evidence"])
         split = "test" if in_test_split(tree["question_id"], cfg.seed, cfg.test_fraction) else "train"
-        for k, pair in enumerate(extract_pairs(tree, prompt, cfg.kinds)):
+        for k, pair in enumerate(extract_pairs(tree, prompt, cfg.kinds, cfg.keep_failed_siblings)):
             pair["id"] = f"{tree['question_id']}-{k}"
             pair["chosen_distance"] = json_distance(pair["chosen_distance"])
             pair["rejected_distance"] = json_distance(pair["rejected_distance"])
@@ -71,6 +71,7 @@ def main() -> None:
         "unsolved": sum(not t["solved"] for t in trees),
         "revision_success_rate": sum(t["solved"] for t in wrong_at_root) / max(1, len(wrong_at_root)),
         "mean_tree_size": sum(len(t["nodes"]) for t in trees) / max(1, len(trees)),
+        "mean_kept_nodes": sum(n["distance"] < INF for t in trees for n in t["nodes"]) / max(1, len(trees)),
         "mean_tree_depth": sum(max((n["depth"] for n in t["nodes"]), default=0) for t in trees) / max(1, len(trees)),
         "pairs": dict(sorted(Counter(p["kind"] for p in all_pairs).items())),
         "pairs_train": len(splits["train"]),

@@ -100,17 +100,19 @@ def main() -> None:
         if cfg.psg.mode == "hard":
             predictions = base_model_predictions(args.base_model, records["train"], params.engine)
             reasons = hard_reasons(records["train"], predictions, executor, rules_for(params.data.dataset),
-                                   cfg.psg.min_tables)
+                                   cfg.psg.min_tables, cfg.psg.hard_rule)
             hard = [bool(r) for r in reasons]
             counts["psg_hard_by_reason"] = dict(sorted(Counter(r for r in reasons if r).items()))
         revisions = revision_examples(records["train"], splits["train"].tables, executor, cfg.revision_ratio,
                                       random.Random(f"{cfg.seed}:revision")) if cfg.revision_ratio > 0 else []
 
-    # SFT examples: each train question once, plus its PSG prefix examples
+    # SFT examples: each train question once, plus its PSG prefix examples; without keep_plain a cut
+    # example replaces the plain one, as SQL-o1's data_process.py does
     rng = random.Random(cfg.seed)
     sft = []
     for rec, is_hard in zip(records["train"], hard):
-        for prefix in [""] + psg_prefixes(rec["gold"], cfg.psg.mode, cfg.psg.ratio, rng, is_hard):
+        cuts = psg_prefixes(rec["gold"], cfg.psg.mode, cfg.psg.ratio, rng, is_hard, cfg.psg.clauses)
+        for prefix in ([""] if cfg.psg.keep_plain or not cuts else []) + cuts:
             sft.append({"id": rec["id"], "psg_prefix": prefix, "revision_of": "",
                         "prompt": sql_messages(rec["schema"], rec["question"], rec["evidence"], prefix),
                         "completion": [{"role": "assistant", "content": rec["gold"]}]})

@@ -40,8 +40,8 @@ def main() -> None:
     pairs = read_jsonl(args.pairs)
     if not pairs:
         raise InputError(f"{args.pairs}: no training pairs (tree-build found no revision pairs)")
-    # an unreachable node is one revision beyond the deepest tree level
-    unreachable = params.tree.max_depth + 1
+    # an unreachable node counts as one revision beyond the largest finite distance (max_depth - 1)
+    unreachable = params.tree.max_depth
     dataset = Dataset.from_list([rm_record(p, cfg.margin_scale, unreachable) for p in pairs])
 
     # model
@@ -57,12 +57,18 @@ def main() -> None:
     work = Path(args.out).with_name(Path(args.out).name + "-work")
     training_args = RewardConfig(
         output_dir=str(work), num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
-        per_device_train_batch_size=cfg.batch_size, learning_rate=cfg.learning_rate, max_length=cfg.max_length,
+        per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
+        learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay, max_length=cfg.max_length,
         center_rewards_coefficient=cfg.center_rewards_coefficient, seed=cfg.seed, data_seed=cfg.seed,
         logging_steps=5, save_strategy="no", report_to="none", dataloader_num_workers=0, **device_kwargs())
     shutil.rmtree(args.live, ignore_errors=True)
     trainer = RewardTrainer(model=model, args=training_args, train_dataset=dataset, processing_class=tokenizer,
                             peft_config=peft_config, callbacks=[live_callback(args.live)])
+    # trl's RewardTrainer silently drops pairs whose chosen or rejected side tokenizes to more than
+    # max_length tokens (prompt included): count what it really trains on
+    trained = len(trainer.train_dataset)
+    if trained == 0:
+        raise InputError(f"{args.pairs}: all {len(dataset)} pairs are longer than rm.max_length={cfg.max_length} tokens")
     result = trainer.train()
 
     # save: merged reward model, adapter beside it
@@ -74,7 +80,8 @@ def main() -> None:
         tokenizer.save_pretrained(out)
     shutil.rmtree(work, ignore_errors=True)
 
-    metrics = {"pairs": len(dataset), "steps": result.global_step,
+    metrics = {"pairs": len(dataset), "pairs_trained": trained, "pairs_dropped_too_long": len(dataset) - trained,
+               "steps": result.global_step,
                "train_loss": last_logged(trainer.state.log_history, "loss", result.training_loss),
                "mean_train_loss": result.training_loss, "train_seconds": result.metrics.get("train_runtime")}
     write_json(args.metrics, metrics)

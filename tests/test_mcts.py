@@ -10,30 +10,30 @@ from sqlforge.mcts import MCTS, Node, Search, backup, candidates, choose, select
 from conftest import repo_params
 
 
-def test_uct_prefers_unvisited_then_exploration_term():
+def test_uct_orders_unvisited_by_intuition_then_exploration_term():
     parent = Node(prefix="", expanded=True, visits=10)
-    a = Node(prefix="a", parent=parent, visits=5, q=50.0, reward=1.0)
-    b = Node(prefix="b", parent=parent, visits=1, q=45.0, reward=2.0)
-    c = Node(prefix="c", parent=parent, visits=0, reward=0.5)
+    a = Node(prefix="a", parent=parent, visits=5, q=50.0, intuition=1.0)
+    b = Node(prefix="b", parent=parent, visits=1, q=45.0, intuition=2.0)
+    c = Node(prefix="c", parent=parent, visits=0, intuition=0.5)
     parent.children = [a, b, c]
-    assert uct(c, 10, 100.0) == math.inf
-    assert select(parent, 100.0)[-1] is c
-    c.visits, c.q = 1, 0.0
-    # b: 45 + 100*sqrt(ln10/1) beats a: 50 + 100*sqrt(ln10/5)
+    # unvisited: intuition + w*sqrt(ln 10) = 152.2, below b: 45 + 100*sqrt(ln10/1) = 196.7
+    assert uct(c, 10, 100.0) == 0.5 + 100.0 * math.sqrt(math.log(10))
     assert select(parent, 100.0)[-1] is b
-    assert select(parent, 0.0)[-1] is a  # pure exploitation
+    c.intuition = 60.0  # 211.7 now leads
+    assert select(parent, 100.0)[-1] is c
+    assert select(parent, 0.0)[-1] is c  # pure exploitation: intuition 60 over Q 50 and 45
 
 
-def test_backup_uses_path_mean_and_keeps_max():
+def test_backup_uses_the_mean_below_each_node_and_keeps_max():
     root = Node(prefix="")
     a = Node(prefix="a", parent=root, reward=10.0)
     b = Node(prefix="a b", parent=a, reward=30.0)
     backup([root, a, b])
     assert (root.visits, a.visits, b.visits) == (1, 1, 1)
-    assert a.q == b.q == root.q == 20.0
+    assert (b.q, a.q, root.q) == (30.0, 20.0, 40.0 / 3)
     b.reward = 0.0
     backup([root, a, b])
-    assert a.q == 20.0 and a.visits == 2  # Q = max over backups
+    assert a.q == 20.0 and a.visits == 2 and b.q == 30.0  # Q = max over backups
 
 
 def test_choose_prefers_executable_candidates():
@@ -42,6 +42,8 @@ def test_choose_prefers_executable_candidates():
              {"sql": "z", "visits": 3, "q": 20.0, "reward": 70.0, "exec_status": "ok", "exec_key": "b"},
              {"sql": "w", "visits": 2, "q": 20.0, "reward": 60.0, "exec_status": "ok", "exec_key": "b"}]
     assert choose(cands, "best_reward")["sql"] == "y"
+    # best_path needs path rewards; without any visited path it falls back to the last node's reward
+    assert choose(cands, "best_path")["sql"] == "x"
     assert choose(cands, "most_visited")["sql"] == "z"
     assert choose(cands, "vote")["sql"] == "z"  # result "b" has 5 visits behind it
     assert choose([], "best_reward") is None

@@ -25,14 +25,14 @@ def test_full_pipeline_artifacts_and_metrics(smoke_pipeline):
                  "data/trees/shard-0/trees.jsonl", "data/trees/shard-1/trees.jsonl", "data/pairs/train.jsonl",
                  "data/pairs/test.jsonl", "models/rm/config.json", "data/mcts/results.jsonl",
                  "data/candidates/dev.jsonl", "data/rm_eval/scores.jsonl", "metrics/rm_eval/calibration.json",
-                 "data/validate/greedy.sql", "data/validate/gold.sql", "data/validate/mcts_best_reward.sql",
+                 "data/validate/greedy.sql", "data/validate/gold.sql", "data/validate/mcts_best_path.sql",
                  "metrics/validate/ex_by_difficulty.json", "metrics/validate/mcts_ex_by_iterations.json",
                  "metrics/sft/plots/metrics/loss.tsv"]:
         assert (repo / path).is_file(), path
 
     metrics = {name: json.loads((repo / "metrics" / f"{name}.json").read_text())
                for name in ("validate", "rm", "trees", "sft", "preprocess", "mcts")}
-    for predictor in ("greedy", "majority_vote", "best_of_n_rm", "mcts_best_reward", "oracle_pass_at_n"):
+    for predictor in ("greedy", "majority_vote", "best_of_n_rm", "mcts_best_path", "oracle_pass_at_n"):
         block = metrics["validate"][predictor]
         assert set(block) >= {"ex", "n", "ex_by_difficulty"} and 0 <= block["ex"] <= 1 and block["n"] > 0
     assert 0 <= metrics["validate"]["greedy"]["em"] <= 1
@@ -43,8 +43,9 @@ def test_full_pipeline_artifacts_and_metrics(smoke_pipeline):
     # the configured selector re-chosen from the stored candidates gives mcts-explore's own choice;
     # no selector can beat "any candidate MCTS found is right"
     by_selector = metrics["validate"]["mcts_ex_by_selector"]
-    assert set(by_selector) == {"best_reward", "most_visited", "vote"}  # no RM scores unless the search used the RM
-    assert by_selector["best_reward"] == metrics["validate"]["mcts_best_reward"]["ex"]
+    # no RM scores unless the search used the RM
+    assert set(by_selector) == {"best_path", "best_reward", "most_visited", "vote"}
+    assert by_selector["best_path"] == metrics["validate"]["mcts_best_path"]["ex"]
     assert metrics["validate"]["oracle_mcts_any_candidate"]["ex"] >= max(by_selector.values())
     assert metrics["validate"]["rules"]["name"] == "spider" and metrics["validate"]["dataset"]["name"] == "demo"
     assert set(metrics["rm"]) >= {"pairwise_accuracy", "mean_margin", "n_pairs", "candidates",
@@ -149,7 +150,7 @@ def test_queued_sweep_runs_each_experiment(smoke_copy):
     assert all("greedy" in m and "oracle_pass_at_n" in m for m in found.values())
     # --only-changed drops a metric that happens to tie between the runs, so look for it in the full table
     full = run(["dvc", "exp", "show", "--no-pager", "--csv"], repo).stdout.splitlines()[0].split(",")
-    assert "mcts_best_reward.ex" in full and "greedy.ex" in full, full
+    assert "mcts_best_path.ex" in full and "greedy.ex" in full, full
     columns = run(["dvc", "exp", "show", "--only-changed", "--no-pager", "--csv"], repo).stdout.splitlines()[0].split(",")
     assert "mcts.iterations" in columns, columns
     # headline metrics only: no flood of logged training arguments (DVCLive keeps those out of dvc.yaml)

@@ -54,9 +54,13 @@ def test_hard_reasons(tmp_path):
                    join3,  # right, but the gold joins three tables
                    "SELECT name FROM singer"]  # wrong
     with Executor(timeout_s=5) as executor:
-        reasons = hard_reasons(records, predictions, executor, "spider", min_tables=3)
+        # extended rule (sqlforge's earlier one): wrong results and the gold's tables count too
+        reasons = hard_reasons(records, predictions, executor, "spider", min_tables=3, rule="extended")
         assert reasons == ["", WRONG, EXEC_ERROR, MANY_TABLES, WRONG]
-        assert hard_reasons(records[3:4], predictions[3:4], executor, "spider", min_tables=4) == [""]
+        assert hard_reasons(records[3:4], predictions[3:4], executor, "spider", min_tables=4, rule="extended") == [""]
+        # original rule (SQL-o1): the prediction fails or reads min_tables+ tables
+        assert hard_reasons(records, predictions, executor, "spider", min_tables=3) == [
+            "", "", EXEC_ERROR, MANY_TABLES, ""]
 
 
 def test_hard_mode_runs_the_base_model_through_the_engine(tmp_path):
@@ -88,4 +92,6 @@ def test_other_modes_through_the_stage(tmp_path, mode):
     train = read_jsonl(paths["prepared"] / "train.jsonl")
     sft = read_jsonl(paths["prepared"] / "sft.jsonl")
     expected = 0 if mode == "none" else sum(len(prefixes(r["gold"])) for r in train)
-    assert sum(1 for s in sft if s["psg_prefix"]) == expected and len(sft) == len(train) + expected
+    # keep_plain false (SQL-o1): a question with cuts gets only its cut examples
+    plain = len(train) if mode == "none" else sum(not prefixes(r["gold"]) for r in train)
+    assert sum(1 for s in sft if s["psg_prefix"]) == expected and len(sft) == plain + expected

@@ -23,24 +23,26 @@ def test_distances_and_pruning():
     dist = {n["sql"]: n["distance"] for n in tree["nodes"]}
     assert dist == {"A": 1, "B": math.inf, "C": 0, "D": math.inf, "E": math.inf, "F": math.inf}
     kept = {n["sql"] for n in tree["nodes"] if n["kept"]}
-    # paths reaching a correct node (A, C) and their siblings (B, D); E and F lead nowhere
-    assert kept == {"A", "B", "C", "D"}
+    # ReSQLver's pruning: only the path reaching a correct node survives
+    assert kept == {"A", "C"}
     assert not tree["solved_at_root"] and tree["solved"]
 
 
 def test_pairs_on_hand_built_tree():
     tree = hand_tree()
     annotate(tree)
-    pairs = extract_pairs(tree, [{"role": "user", "content": "q"}], ["emerge", "baseline"])
-    got = {(p["kind"], p["chosen"], p["rejected"]) for p in pairs}
-    assert got == {
-        ("emerge", "A", "B"),  # siblings at the root
-        ("emerge", "C", "A"),  # child vs parent
-        ("emerge", "C", "D"),  # siblings
-        ("emerge", "A", "D"),  # parent vs child: A reaches a correct node, D does not
-        ("baseline", "C", "B"),  # deepest correct x shallowest wrong; (C, A) is deduplicated against emerge
-    }
-    for p in pairs:
+    prompt = [{"role": "user", "content": "q"}]
+    pairs = extract_pairs(tree, prompt, ["emerge", "baseline"])
+    # pruned tree {A, C}: one emerge pair; baseline (deepest correct x shallowest wrong) finds the same pair,
+    # kept under its own kind as ReSQLver writes the kinds to separate files
+    assert [(p["kind"], p["chosen"], p["rejected"]) for p in pairs] == [("emerge", "C", "A"), ("baseline", "C", "A")]
+    # keep_failed_siblings (sqlforge's earlier rule) also pairs the dead-end siblings B and D
+    wide = extract_pairs(tree, prompt, ["emerge", "baseline"], keep_failed_siblings=True)
+    assert {(p["kind"], p["chosen"], p["rejected"]) for p in wide} == {
+        ("emerge", "A", "B"), ("emerge", "C", "A"), ("emerge", "C", "D"), ("emerge", "A", "D"),
+        ("emerge", "C", "B"),  # uncle and nephew: B is a sibling of A, C a child of A
+        ("baseline", "C", "A"), ("baseline", "C", "B")}
+    for p in pairs + wide:
         assert p["chosen_distance"] < p["rejected_distance"]
         assert set(p) >= {"question_id", "db_id", "prompt", "chosen", "rejected", "chosen_distance",
                           "rejected_distance", "kind"}

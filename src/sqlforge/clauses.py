@@ -1,8 +1,13 @@
-"""Cut SQL into clauses at top-level clause keywords, by real tokenization.
+"""Cut SQL into clauses at clause keywords, by real tokenization.
 
 Used by PSG (prefix augmentation) and by MCTS (one action = one clause).
-Keywords inside strings, identifiers or parenthesised subqueries never cut;
-a set operator and the SELECT right after it stay in one clause.
+Keywords inside strings or identifiers never cut. Two segmentations:
+
+- nested (SQL-o1, the default): SQL-o1 segments the flattened token stream, so
+  every clause keyword cuts, the SELECT/FROM/WHERE of a subquery and the SELECT
+  after a set operator included ("... WHERE id IN (" | "SELECT tid" | "FROM u)").
+- top_level: only keywords outside parentheses cut, and a set operator keeps
+  the SELECT after it (a subquery is one clause).
 """
 
 from __future__ import annotations
@@ -16,8 +21,11 @@ CLAUSE_TOKENS = {
 SET_OPS = {TokenType.UNION, TokenType.INTERSECT, TokenType.EXCEPT}
 
 
-def clause_starts(sql: str) -> list[int]:
-    """Character offsets where top-level clauses begin (the first is the first keyword)."""
+NESTED, TOP_LEVEL = "nested", "top_level"
+
+
+def clause_starts(sql: str, mode: str = NESTED) -> list[int]:
+    """Character offsets where clauses begin (the first is 0)."""
     try:
         tokens = Tokenizer().tokenize(sql)
     except Exception:  # untokenizable text (unterminated string): no cut points
@@ -28,32 +36,33 @@ def clause_starts(sql: str) -> list[int]:
             depth += 1
         elif tok.token_type == TokenType.R_PAREN:
             depth = max(0, depth - 1)
-        elif depth == 0 and tok.token_type in CLAUSE_TOKENS:
-            if not (tok.token_type == TokenType.SELECT and prev in SET_OPS):
+        elif tok.token_type in CLAUSE_TOKENS and (mode == NESTED or depth == 0):
+            if mode == NESTED or not (tok.token_type == TokenType.SELECT and prev in SET_OPS):
                 starts.append(tok.start)
-        prev = tok.token_type
+        if tok.token_type != TokenType.ALL:  # UNION ALL SELECT: the SELECT still follows a set operator
+            prev = tok.token_type
     if not starts or starts[0] != 0:
         starts.insert(0, 0)
     return starts
 
 
-def split_clauses(sql: str) -> list[str]:
+def split_clauses(sql: str, mode: str = NESTED) -> list[str]:
     sql = sql.strip()
-    starts = clause_starts(sql) + [len(sql)]
+    starts = clause_starts(sql, mode) + [len(sql)]
     return [sql[a:b].strip() for a, b in zip(starts, starts[1:]) if sql[a:b].strip()]
 
 
-def prefixes(sql: str) -> list[str]:
+def prefixes(sql: str, mode: str = NESTED) -> list[str]:
     """Every proper clause prefix, never the empty one: PSG's cut points."""
     sql = sql.strip()
-    return [sql[:i].rstrip() for i in clause_starts(sql)[1:]]
+    return [sql[:i].rstrip() for i in clause_starts(sql, mode)[1:]]
 
 
-def next_clause(prefix: str, continuation: str) -> tuple[str, bool]:
+def next_clause(prefix: str, continuation: str, mode: str = NESTED) -> tuple[str, bool]:
     """The first clause of `continuation` (text generated after `prefix`) and whether the SQL ends there."""
     full = prefix + continuation
     start = len(prefix) + len(continuation) - len(continuation.lstrip())
-    cuts = [i for i in clause_starts(full) if i > start]
+    cuts = [i for i in clause_starts(full, mode) if i > start]
     if not cuts:
         return full[start:].strip(), True
     return full[start:cuts[0]].strip(), False

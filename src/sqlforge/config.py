@@ -103,6 +103,9 @@ class PSGConfig:
     mode: Literal["none", "random", "hard", "all_prefixes"]
     ratio: Fraction
     min_tables: Positive
+    hard_rule: Literal["original", "extended"]  # original (SQL-o1): prediction fails or reads min_tables+ tables
+    clauses: Literal["nested", "top_level"]  # nested (SQL-o1): subquery keywords are cut points too
+    keep_plain: Bool  # false: a cut example replaces the plain one (SQL-o1); true: added beside it
 
 
 @dataclass(config=_STRICT)
@@ -161,7 +164,7 @@ class TreeConfig:
     seed: Seed
     shards: Annotated[list[NonNegative], Field(min_length=1)]  # [0, 1, ..., n-1]
     branching: Positive
-    max_depth: NonNegative
+    max_depth: Positive  # generation levels (ReSQLver's max_depth): wrong nodes of the last level are not revised
     temperature: Temperature
     top_p: TopP
     max_questions: Limit
@@ -173,6 +176,7 @@ class PairsConfig:
     seed: Seed
     kinds: Annotated[list[Literal["emerge", "baseline"]], Field(min_length=1)]
     test_fraction: Annotated[Float, Field(ge=0, lt=1)]
+    keep_failed_siblings: Bool  # true: unreachable siblings of kept nodes join the pairs (not ReSQLver)
 
 
 @dataclass(config=_STRICT)
@@ -183,7 +187,9 @@ class RMConfig:
     max_steps: Limit
     learning_rate: LearningRate
     batch_size: Positive
-    max_length: Annotated[Int, Field(ge=16)]
+    grad_accum: Positive  # gradient accumulation steps (ReSQLver: 2)
+    weight_decay: Annotated[Float, Field(ge=0, lt=1)]
+    max_length: Annotated[Int, Field(ge=16)]  # trl drops longer pairs; train-rm reports how many
     lora_r: Positive
     lora_alpha: Positive
     lora_dropout: Dropout
@@ -200,9 +206,13 @@ class MCTSConfig:
     alpha: Fraction
     w_exp: Annotated[Float, Field(ge=0)]
     max_depth: Positive
+    expansion: Literal["samples", "greedy_plus_samples"]  # samples: closest to SQL-o1's sampled beam search
     temperature: Temperature
+    top_p: TopP
+    clauses: Literal["nested", "top_level"]  # nested (SQL-o1): subquery clauses are actions too
+    drop_truncated: Bool  # drop completions the token limit cut off (SQL-o1 keeps only SQL that ends)
     prompt: Literal["psg", "continuation"]  # psg: prefix also in the "incomplete SQL" slot (SQL-o1)
-    selector: Literal["best_reward", "most_visited", "vote", "reward_model"]
+    selector: Literal["best_path", "best_reward", "most_visited", "vote", "reward_model"]
     max_questions: Limit
     timeout_s: Seconds
     rm_weight: Annotated[Float, Field(ge=0)]  # terminal reward += rm_weight * reward-model score

@@ -1,23 +1,29 @@
 """SQL-o1's clause-level Monte Carlo tree search with self-reward.
 
-State = SQL prefix; action = the next clause (cut by `sqlforge.clauses`);
-terminal at the end of the query or at `max_depth`. Expansion takes
-the greedy and `expand_n - 1` sampled completions of the prefix with the PSG prompt (prefix in the
-"incomplete SQL" slot and forced as the start of the reply), cuts each at its
-next clause, dedupes and keeps the `top_k` by self-reward:
+State = SQL prefix; action = the next clause (cut by `sqlforge.clauses`,
+subquery clauses included by default); terminal when the SQL ends or at
+`max_depth`. Expansion samples `expand_n` completions of the prefix with the
+PSG prompt (prefix in the "incomplete SQL" slot and forced as the start of the
+reply); completions the token limit cut off are dropped (SQL-o1 keeps only
+completions that end). Each is cut at its next clause, deduped, scored, and
+the `top_k` by intuition become children:
 
-    intuition = min(99.99, 100 + sum log p(action | prompt, prefix))
-    goal      = 100 + log p(full SQL, then end of reply | prompt)   (terminal nodes, else 0)
+    intuition = min(99.99, 100 + sum log p(action [+ end of reply] | prompt, prefix))
+    goal      = 100 + log p(full SQL, then end of reply | prompt)   (SQL that ends, else 0)
     reward    = alpha * intuition + (1 - alpha) * goal
 
 Optional terminal signals (params, default off as in SQL-o1): `rm_weight` x the
 reward model's score and `exec_weight` if the SQL runs and returns rows; neither
 ever sees the gold.
 
-Selection by UCT `Q + w * sqrt(ln N_parent / N_child)`, a greedy rollout by
-fast reward, and backup of the path's mean reward with Q = max. All
-questions advance in lock-step so every expansion round is one batched
+One iteration, as SQL-o1's reasoners/algorithm/mcts.py: select by UCT
+`Q + w * sqrt(ln N_parent / max(1, N_child))`, where an unvisited child's Q is
+its intuition; expand the node reached; roll out greedily by intuition to a
+terminal node, expanding on the way; back up: each node on the path gets the
+mean reward from itself down to the leaf, and Q = max over its visits.
+All questions advance in lock-step so every expansion round is one batched
 generate call and one batched score call. The search never reads the gold.
+docs/fidelity.md lists every rule beside SQL-o1's code.
 """
 
 from __future__ import annotations
@@ -35,13 +41,14 @@ class Node:
     prefix: str
     action: str = ""
     depth: int = 0
-    terminal: bool = False
+    terminal: bool = False  # the SQL ended here (`complete`) or max_depth was reached
+    complete: bool = False  # the policy ended the SQL after this action (SQL-o1: the action ends with ";")
     parent: "Node | None" = None
     children: list["Node"] = field(default_factory=list)
-    expanded: bool = False
+    expanded: bool = False  # expanded with no children = a dead end (every completion was dropped)
     intuition: float = 0.0
     goal: float = 0.0
-    reward: float = 0.0
+    reward: float = 0.0  # the root's stays 0, as SQL-o1's root fast_reward
     rm_score: float | None = None
     executes: bool | None = None
     visits: int = 0
@@ -49,27 +56,44 @@ class Node:
 
 
 def uct(child: Node, parent_visits: int, w: float) -> float:
-    if child.visits == 0:
-        return math.inf
-    return child.q + w * math.sqrt(math.log(max(1, parent_visits)) / child.visits)
+    """SQL-o1's UCT: an unvisited child's Q is its intuition and its visit count counts as 1."""
+    q = child.q if child.visits else child.intuition
+    return q + w * math.sqrt(math.log(max(1, parent_visits)) / max(1, child.visits))
 
 
 def select(root: Node, w: float) -> list[Node]:
-    """Path from the root to the node to expand next (UCT; ties and unvisited children by fast reward)."""
+    """Path from the root down by UCT (first child on ties) to a node not yet expanded, a terminal
+    node or a dead end."""
     path = [root]
     node = root
     while node.expanded and node.children and not node.terminal:
-        node = max(node.children, key=lambda c: (uct(c, node.visits, w), c.reward))
+        node = max(node.children, key=lambda c: uct(c, node.visits, w))
         path.append(node)
     return path
 
 
+def rollout_child(node: Node) -> Node:
+    """SQL-o1's simulate step: the child with the highest intuition (fast reward), first on ties."""
+    return max(node.children, key=lambda c: c.intuition)
+
+
 def backup(path: list[Node]) -> None:
-    rewards = [n.reward for n in path[1:]]
-    value = sum(rewards) / len(rewards) if rewards else 0.0
-    for node in path:
+    """Each node gets the mean reward of the path from itself down to the leaf; Q = max over visits."""
+    total = 0.0
+    for i, node in enumerate(reversed(path)):
+        total += node.reward
         node.visits += 1
-        node.q = max(node.q, value)
+        node.q = max(node.q, total / (i + 1))
+
+
+def path_reward(node: Node) -> float:
+    """Mean reward of the path from the root's child down to `node`: what SQL-o1's output strategy
+    `max_reward` maximises over terminal paths."""
+    rewards = []
+    while node.parent is not None:
+        rewards.append(node.reward)
+        node = node.parent
+    return sum(rewards) / len(rewards) if rewards else 0.0
 
 
 class Search:
@@ -92,13 +116,7 @@ class Search:
         return render(self.tokenizer, messages) + prefix
 
     def terminals(self) -> list[Node]:
-        out, stack = [], [self.root]
-        while stack:
-            node = stack.pop()
-            if node.terminal and node is not self.root:
-                out.append(node)
-            stack.extend(node.children)
-        return out
+        return terminals(self.root)
 
 
 class MCTS:
@@ -110,53 +128,78 @@ class MCTS:
         self.max_new_tokens = max_new_tokens
         self.reward_model = reward_model if settings.rm_weight else None
         self.executor = executor if settings.exec_weight else None
+        self.completions = 0  # generated during expansion
+        self.dropped_truncated = 0  # of them, cut off by the token limit and dropped
+
+    def _completions(self, prompts: list[str]) -> list[list]:
+        """`expansion: samples` (SQL-o1 decodes 3 beams by sampled beam search, temperature 0.9, top_p 0.7;
+        the engines here have no beam search, so: expand_n independent samples with the same temperature
+        and nucleus) or `greedy_plus_samples` (the greedy completion and expand_n - 1 samples).
+        One seed for every round: the engine seeds each row by its prompt (which holds the prefix), so a
+        node's samples do not depend on which other nodes or questions share the batch."""
+        s = self.s
+        n_sampled = s.expand_n if s.expansion == "samples" else s.expand_n - 1
+        outputs = [[] for _ in prompts]
+        if s.expansion == "greedy_plus_samples":
+            outputs = self.engine.generate(prompts, n=1, temperature=0.0, max_new_tokens=self.max_new_tokens)
+        if n_sampled > 0:
+            sampled = self.engine.generate(prompts, n=n_sampled, temperature=s.temperature, top_p=s.top_p,
+                                           max_new_tokens=self.max_new_tokens, seed=s.seed)
+            outputs = [first + more for first, more in zip(outputs, sampled)]
+        return outputs
+
+    def _children(self, node: Node, completions: list) -> list[Node]:
+        """Distinct next-clause actions of a node's completions (before scoring)."""
+        s = self.s
+        out, seen = [], set()
+        for comp in completions:
+            self.completions += 1
+            if s.drop_truncated and comp.finish_reason == "length":
+                self.dropped_truncated += 1
+                continue  # SQL-o1 keeps only completions that end (contain ";")
+            action, ends = next_clause(node.prefix, comp.text, s.clauses)
+            # keep the policy's own spacing ("IN (SELECT"); SQL-o1 joins actions with one space
+            sep = comp.text[:len(comp.text) - len(comp.text.lstrip())] if node.prefix and action else ""
+            prefix = node.prefix + sep + action
+            if action in seen or not prefix.strip():
+                continue
+            seen.add(action)
+            depth = node.depth + 1
+            out.append(Node(prefix=prefix, action=sep + action, depth=depth, parent=node, complete=ends,
+                            terminal=ends or depth >= s.max_depth))
+        return out
 
     def _expand(self, jobs: list[tuple[Search, Node]]) -> None:
         s = self.s
-        # SQL-o1 expands with beams; here the greedy continuation plus expand_n - 1 samples, so the
-        # policy's most likely clause is always among the children
-        prompts = [search.prompt(node.prefix) for search, node in jobs]
-        outputs = self.engine.generate(prompts, n=1, temperature=0.0, max_new_tokens=self.max_new_tokens)
-        if s.expand_n > 1:
-            # one seed for every round: the engine seeds each row by its prompt (which holds the prefix),
-            # so a node's samples do not depend on which other nodes or questions share the batch
-            sampled = self.engine.generate(prompts, n=s.expand_n - 1, temperature=s.temperature,
-                                           max_new_tokens=self.max_new_tokens, seed=s.seed)
-            outputs = [greedy + more for greedy, more in zip(outputs, sampled)]
+        outputs = self._completions([search.prompt(node.prefix) for search, node in jobs])
         candidates: list[tuple[Search, Node, Node]] = []
         for (search, node), completions in zip(jobs, outputs):
             node.expanded = True
-            seen = set()
-            for comp in completions:
-                action, ends = next_clause(node.prefix, comp.text)
-                if action in seen:
-                    continue
-                seen.add(action)
-                prefix = f"{node.prefix} {action}".strip()
-                child = Node(prefix=prefix, action=action, depth=node.depth + 1, parent=node,
-                             terminal=ends or not action or node.depth + 1 >= s.max_depth)
-                candidates.append((search, node, child))
+            candidates += [(search, node, child) for child in self._children(node, completions)]
         if not candidates:
             return
-        # self-reward: the policy's own log-probs, batched over every candidate of every question
-        continuation = [(" " + c.action if n.prefix else c.action) for _, n, c in candidates]
-        intuition = self.engine.score([se.prompt(n.prefix) for se, n, _ in candidates], continuation)
-        terminal = [(se, c) for se, _, c in candidates if c.terminal]
-        # a complete SQL's likelihood includes ending there: without the end token a truncated query
-        # ("... FROM t" where the policy wants "GROUP BY") would always outscore its own completion
+        # intuition: the policy's own log-probs of the action after the prefix, batched over every candidate
+        # of every question; an action that ends the SQL includes the end of the reply (SQL-o1's actions that
+        # end carry their ";")
         end = self.tokenizer.eos_token or ""
-        goals = self.engine.score([se.base_prompt for se, _ in terminal], [c.prefix + end for _, c in terminal])
-        goal_of = {id(c): 100.0 + g.total for (_, c), g in zip(terminal, goals)}
-        extra = self._terminal_signals(terminal)
+        continuation = [c.action + (end if c.complete else "") for _, _, c in candidates]
+        intuition = self.engine.score([se.prompt(n.prefix) for se, n, _ in candidates], continuation)
         for (_, node, child), score in zip(candidates, intuition):
             child.intuition = min(99.99, 100.0 + score.total)
+            node.children.append(child)
+        # SQL-o1 keeps the top_k actions by intuition (stable: generation order on ties)
+        kept = []
+        for search, node in jobs:
+            node.children = sorted(node.children, key=lambda c: -c.intuition)[: s.top_k]
+            kept += [(search, child) for child in node.children]
+        # goal: a complete SQL's likelihood including ending there, with the plain prompt (empty slot)
+        complete = [(se, c) for se, c in kept if c.complete]
+        goals = self.engine.score([se.base_prompt for se, _ in complete], [c.prefix + end for _, c in complete])
+        goal_of = {id(c): 100.0 + g.total for (_, c), g in zip(complete, goals)}
+        extra = self._terminal_signals([(se, c) for se, c in kept if c.terminal])
+        for _, child in kept:
             child.goal = goal_of.get(id(child), 0.0)
             child.reward = s.alpha * child.intuition + (1 - s.alpha) * child.goal + extra.get(id(child), 0.0)
-            node.children.append(child)
-        for _, node in jobs:
-            node.children = sorted(node.children, key=lambda c: -c.reward)[: s.top_k]
-            if not node.children:
-                node.terminal = True
 
     def _terminal_signals(self, terminal: list[tuple[Search, Node]]) -> dict[int, float]:
         """Reward-model and execution bonuses of complete SQLs (batched; no gold involved)."""
@@ -177,13 +220,14 @@ class MCTS:
     def run(self, searches: list[Search], progress=None) -> None:
         for iteration in range(self.s.iterations):
             paths = [select(se.root, self.s.w_exp) for se in searches]
-            # expansion, then a greedy rollout by fast reward: every step is one batched round
+            # expand the selected node, then roll out by intuition to a terminal node or a dead end,
+            # expanding each node on the way: every step is one batched round over all questions
             while True:
                 jobs = []
                 for se, path in zip(searches, paths):
                     node = path[-1]
-                    while node.expanded and node.children and not node.terminal:
-                        node = max(node.children, key=lambda c: c.reward)
+                    while not node.terminal and node.expanded and node.children:
+                        node = rollout_child(node)
                         path.append(node)
                     if not node.terminal and not node.expanded:
                         jobs.append((se, node))
@@ -196,25 +240,51 @@ class MCTS:
                 progress(iteration + 1)
 
 
-def candidates(search: Search) -> list[dict]:
-    """Every distinct complete SQL the search found, with its statistics."""
+def terminals(root: Node) -> list[Node]:
+    out, stack = [], [root]
+    while stack:
+        node = stack.pop()
+        if node.terminal and node is not root:
+            out.append(node)
+        stack.extend(node.children)
+    return out
+
+
+def candidates(search: "Search | Node") -> list[dict]:
+    """Every distinct SQL at a terminal node of a search (or of the tree under a root node), with its
+    statistics: per SQL, the node with the highest Q; `path_reward` is the best path mean over the
+    visited nodes holding that SQL, None if none was."""
+    root = search if isinstance(search, Node) else search.root
     best: dict[str, Node] = {}
-    for node in search.terminals():
-        if node.prefix and (node.prefix not in best or node.q > best[node.prefix].q):
-            best[node.prefix] = node
+    best_path: dict[str, float] = {}
+    for node in terminals(root):
+        sql = node.prefix
+        if sql not in best or node.q > best[sql].q:
+            best[sql] = node
+        if node.visits:
+            best_path[sql] = max(best_path.get(sql, -math.inf), path_reward(node))
     return [{"sql": sql, "visits": n.visits, "q": n.q if n.visits else None, "reward": n.reward,
-             "intuition": n.intuition, "goal": n.goal, "rm_score": n.rm_score} for sql, n in sorted(best.items())]
+             "path_reward": best_path.get(sql), "intuition": n.intuition, "goal": n.goal,
+             "complete": n.complete, "rm_score": n.rm_score} for sql, n in sorted(best.items())]
 
 
 def choose(cands: list[dict], selector: str) -> dict | None:
-    """Pick one candidate without the gold: candidates whose SQL runs and returns rows come first.
+    """Pick one candidate without the gold.
 
-    best_reward: highest self-reward (for complete SQL it is dominated by log p(full SQL));
+    best_path (SQL-o1's own choice, `max_reward` output strategy, without its oracle): the terminal path
+    with the highest mean reward among the paths the search visited; no execution filter, as there.
+    The others take candidates whose SQL runs and returns rows first:
+    best_reward: highest self-reward of the last node (for complete SQL dominated by log p(full SQL));
     most_visited: most MCTS visits; vote: the execution result most candidates share (by visits);
     reward_model: the reward model's highest score.
     """
     if not cands:
         return None
+    if selector == "best_path":
+        visited = [c for c in cands if c.get("path_reward") is not None]
+        if visited:
+            return max(visited, key=lambda c: (c["path_reward"], c["visits"]))
+        return max(cands, key=lambda c: (c["reward"], c["visits"]))
     pool = [c for c in cands if c.get("exec_status") == "ok"] or cands
     if selector == "most_visited":
         return max(pool, key=lambda c: (c["visits"], c["reward"]))

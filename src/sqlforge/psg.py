@@ -5,11 +5,15 @@ A PSG example puts a clause prefix of the gold SQL in the prompt's
 before top-level clause keywords found by sqlglot's tokenizer (never at
 position 0, see `sqlforge.clauses.prefixes`).
 
+Cut points follow `sqlforge.clauses` (`nested`, SQL-o1's default, also cuts
+before subquery keywords; `top_level` only outside parentheses).
+
 Modes: `random` adds one random cut for a `ratio` of the examples,
 `all_prefixes` adds every cut for a `ratio` of them, `hard` adds one random
-cut for every hard example: one the base model gets wrong (its prediction
-fails or returns other rows) or whose gold touches at least `min_tables`
-tables.
+cut for every hard example. Hard rule `original` (SQL-o1's preprocess_data.py):
+the base model's prediction fails to execute or reads at least `min_tables`
+tables. `extended` (sqlforge's earlier rule): the prediction fails or returns
+other rows than the gold, or the gold reads at least `min_tables` tables.
 """
 
 from __future__ import annotations
@@ -19,13 +23,14 @@ import random
 import sqlglot
 from sqlglot import exp
 
-from sqlforge.clauses import prefixes
+from sqlforge.clauses import NESTED, prefixes
 from sqlforge.evaluation import results_match
 
 WRONG, EXEC_ERROR, MANY_TABLES = "wrong", "exec_error", "many_tables"
 
 
-def psg_prefixes(gold: str, mode: str, ratio: float, rng: random.Random, hard: bool = False) -> list[str]:
+def psg_prefixes(gold: str, mode: str, ratio: float, rng: random.Random, hard: bool = False,
+                 clauses: str = NESTED) -> list[str]:
     """Prefixes to add for one training example (empty list = plain example only)."""
     if mode == "none":
         return []
@@ -34,7 +39,7 @@ def psg_prefixes(gold: str, mode: str, ratio: float, rng: random.Random, hard: b
             return []
     elif rng.random() >= ratio:
         return []
-    cuts = prefixes(gold)
+    cuts = prefixes(gold, clauses)
     if not cuts:
         return []
     if mode == "all_prefixes":
@@ -58,9 +63,15 @@ def tables_touched(sql: str) -> int:
     return len(tables_read(sql) or ())
 
 
-def hard_reasons(records: list[dict], predictions: list[str], executor, rules: str, min_tables: int) -> list[str]:
-    """Why each example is hard ("" = not hard). The base model's prediction is judged
-    against the gold here on purpose: this picks training data, never an answer."""
+def hard_reasons(records: list[dict], predictions: list[str], executor, rules: str, min_tables: int,
+                 rule: str = "original") -> list[str]:
+    """Why each example is hard ("" = not hard). `original`: SQL-o1's rule, on the prediction alone
+    (its table count matches "from/join <table>" substrings; here sqlglot reads the tables). `extended`
+    judges the prediction against the gold on purpose: this picks training data, never an answer."""
+    if rule == "original":
+        results = executor.execute_many([(r["db_path"], p) for r, p in zip(records, predictions)])
+        return [EXEC_ERROR if not res.ok else (MANY_TABLES if tables_touched(p) >= min_tables else "")
+                for res, p in zip(results, predictions)]
     queries = [(r["db_path"], sql) for r, p in zip(records, predictions) for sql in (r["gold"], p)]
     results = executor.execute_many(queries)
     reasons = []

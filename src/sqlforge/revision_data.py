@@ -173,7 +173,7 @@ def revision_examples(records: list[dict], tables: dict[str, dict], executor, ra
         if not gold.ok or (result.ok and bird_result_eq(gold.rows, result.rows)):
             continue  # the edit did not change the answer: not a wrong query
         messages = revision_messages(rec["schema"], rec["question"], rec["evidence"], wrong,
-                                     feedback(result, gold.rows))
+                                     feedback(result, gold))
         examples.append({"id": rec["id"], "psg_prefix": "", "revision_of": wrong, "prompt": messages,
                          "completion": [{"role": "assistant", "content": rec["gold"]}]})
     return examples

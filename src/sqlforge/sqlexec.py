@@ -72,6 +72,7 @@ class ExecResult:
     error: str = ""
     seconds: float = 0.0
     nbytes: int = 0  # row_cost() of all rows: what the result holds in memory, an upper bound
+    columns: list[str] = field(default_factory=list)  # result column names (revision feedback shows them)
 
     @property
     def ok(self) -> bool:
@@ -188,7 +189,8 @@ def run_query(conn: sqlite3.Connection, sql: str, timeout: float, max_rows: int,
                 return ExecResult(error_kind=TOO_LARGE, seconds=time.monotonic() - start,
                                   error=f"result over {max_rows} rows, {max_cells} cells or {max_bytes} bytes")
             rows.append(row)
-        return ExecResult(rows=rows, seconds=time.monotonic() - start, nbytes=size)
+        columns = [d[0] for d in cursor.description or ()]
+        return ExecResult(rows=rows, seconds=time.monotonic() - start, nbytes=size, columns=columns)
     except (sqlite3.Error, sqlite3.Warning, OverflowError, ValueError, MemoryError) as exc:
         rows = None  # let a half-read result go before anything else is allocated
         kind = _classify(exc)

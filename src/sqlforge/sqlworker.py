@@ -106,10 +106,10 @@ def main(read_fd: int, write_fd: int, parent_pid: int, hard_mb: int) -> None:
             result = ExecResult(error_kind=CRASHED, error=f"{type(exc).__name__}: {exc}")
         try:
             replies.send((result.rows, result.error_kind, result.error, result.seconds, result.nbytes,
-                          _status_kb("VmHWM"), _status_kb("VmSize")))
+                          result.columns, _status_kb("VmHWM"), _status_kb("VmSize")))
         except MemoryError:  # pickling the result needed more than the cap left
             result = None
-            replies.send(([], OUT_OF_MEMORY, "result could not be sent within the memory cap", 0.0, 0,
+            replies.send(([], OUT_OF_MEMORY, "result could not be sent within the memory cap", 0.0, 0, [],
                           _status_kb("VmHWM"), _status_kb("VmSize")))
 
 

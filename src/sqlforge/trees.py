@@ -1,12 +1,15 @@
 """ReSQLver revision trees: build, score by revision distance, prune, and turn into pairs.
 
 A tree per training question: `branching` sampled candidates at the root
-level; each wrong node below `max_depth` gets a revision prompt with
-execution feedback and `branching` revisions. Levels are expanded across
-all questions of a shard in one engine call.
+level; each wrong node above the last of `max_depth` generation levels gets a
+revision prompt with execution feedback and `branching` revisions (ReSQLver's
+tree_builder.py: max_depth 5 = five levels). Levels are expanded across all
+questions of a shard in one engine call.
 
 Revision distance: 0 for a correct node, 1 + min over children otherwise,
-infinity when no correct node is reachable.
+infinity when no correct node is reachable. Pruning keeps only nodes on a path
+to a correct node (ReSQLver's _prune_tree); pairs come from the kept nodes.
+docs/fidelity.md lists every rule beside ReSQLver's code.
 """
 
 from __future__ import annotations
@@ -30,26 +33,34 @@ def stable_shard(question_id: str, num_shards: int) -> int:
 
 
 def _rows(rows: list[tuple], k: int = 3) -> str:
-    return "; ".join(str(tuple(r)) for r in rows[:k])
+    return "; ".join(str(tuple(r)) for r in rows[:k]) or "(none)"
 
 
-def feedback(result, gold_rows: list[tuple]) -> str:
-    """Execution feedback for a wrong SQL. Derived from gold rows: training data only."""
+def feedback(result, gold) -> str:
+    """Execution feedback for a wrong SQL, with what ReSQLver's sql_utils.py shows: the error, or the
+    column counts with column names, the row counts, samples of missing and unexpected rows, and the
+    first rows of the expected and the actual result. `gold` is the gold's ExecResult: derived from
+    gold rows, so training data only, never an inference prompt."""
     if not result.ok:
         return f"The query failed ({result.error_kind}): {result.error}"
-    lines = []
-    got_cols = len(result.rows[0]) if result.rows else 0
-    want_cols = len(gold_rows[0]) if gold_rows else 0
-    if len(result.rows) != len(gold_rows) or got_cols != want_cols:
-        lines.append(f"It returned {len(result.rows)} rows with {got_cols} columns; the expected result has "
-                     f"{len(gold_rows)} rows with {want_cols} columns.")
-    missing = [r for r in gold_rows if r not in set(result.rows)]
-    unexpected = [r for r in result.rows if r not in set(gold_rows)]
+    lines = ["The result is wrong."]
+    got_cols = len(result.columns) if result.columns else (len(result.rows[0]) if result.rows else 0)
+    want_cols = len(gold.columns) if gold.columns else (len(gold.rows[0]) if gold.rows else 0)
+    if got_cols != want_cols:
+        lines.append(f"It returned {got_cols} columns ({', '.join(result.columns)}); the expected result has "
+                     f"{want_cols} columns ({', '.join(gold.columns)}).")
+    if len(result.rows) != len(gold.rows):
+        lines.append(f"It returned {len(result.rows)} rows; the expected result has {len(gold.rows)} rows.")
+    got, want = set(result.rows), set(gold.rows)
+    missing = [r for r in gold.rows if r not in got]
+    unexpected = [r for r in result.rows if r not in want]
     if missing:
         lines.append(f"Missing rows, e.g. {_rows(missing)}")
     if unexpected:
         lines.append(f"Unexpected rows, e.g. {_rows(unexpected)}")
-    return "\n".join(lines) or "The result differs from the expected result."
+    lines.append(f"Expected result, first rows: {_rows(gold.rows)}")
+    lines.append(f"Actual result, first rows: {_rows(result.rows)}")
+    return "\n".join(lines)
 
 
 @dataclass
@@ -96,7 +107,8 @@ def build_trees(records: list[dict], engine, tokenizer, executor, s: TreeSetting
         start_depth = state["next_depth"]
         if progress:
             progress(start_depth, -1)
-    for depth in range(start_depth, s.max_depth + 1):
+    last = s.max_depth - 1  # depths are 0-based: max_depth generation levels, as ReSQLver counts them
+    for depth in range(start_depth, s.max_depth):
         if not open_requests:
             break
         outputs = engine.generate([p for _, _, p in open_requests], n=s.branching, temperature=s.temperature,
@@ -112,9 +124,9 @@ def build_trees(records: list[dict], engine, tokenizer, executor, s: TreeSetting
                 node = {"id": len(tree["nodes"]), "parent": parent, "depth": depth, "sql": sql,
                         "correct": correct, "error_kind": result.error_kind}
                 tree["nodes"].append(node)
-                if not correct and depth < s.max_depth:
+                if not correct and depth < last:
                     messages = revision_messages(rec["schema"], rec["question"], rec["evidence"], sql,
-                                                 feedback(result, gold.rows))
+                                                 feedback(result, gold))
                     next_requests.append((t, node["id"], render(tokenizer, messages)))
         if progress:
             progress(depth, len(open_requests))
@@ -140,7 +152,8 @@ def children_of(nodes: list[dict]) -> dict[int, list[int]]:
 
 
 def annotate(tree: dict) -> None:
-    """Set each node's revision distance and whether pruning keeps it."""
+    """Set each node's revision distance and whether pruning keeps it: ReSQLver keeps only the nodes on
+    a path to a correct node, i.e. exactly those with a finite distance."""
     nodes = tree["nodes"]
     children = children_of(nodes)
     distance: dict[int, float] = {}
@@ -149,13 +162,9 @@ def annotate(tree: dict) -> None:
             distance[n["id"]] = 0
         else:
             distance[n["id"]] = min((1 + distance[c] for c in children[n["id"]]), default=INF)
-    reaching = {i for i, d in distance.items() if d < INF}
-    # keep paths that reach a correct node, plus their siblings (so a correct node is compared with
-    # the candidates that failed beside it)
-    parents_on_paths = {nodes[i]["parent"] for i in reaching}
     for n in nodes:
         n["distance"] = distance[n["id"]]
-        n["kept"] = n["id"] in reaching or n["parent"] in parents_on_paths
+        n["kept"] = distance[n["id"]] < INF
     tree["solved_at_root"] = any(n["correct"] and n["depth"] == 0 for n in nodes)
     tree["solved"] = any(n["correct"] for n in nodes)
 
@@ -167,32 +176,67 @@ def _pair(tree: dict, prompt, a: dict, b: dict, kind: str) -> dict:
             "rejected_distance": rejected["distance"], "kind": kind}
 
 
-def extract_pairs(tree: dict, prompt, kinds: list[str]) -> list[dict]:
-    """Preference pairs of one annotated tree; `prompt` is the inference prompt (no gold)."""
+def pair_pool(tree: dict, keep_failed_siblings: bool = False) -> list[dict]:
+    """The nodes pairs are drawn from: the pruned tree (ReSQLver), or with `keep_failed_siblings` also the
+    unreachable siblings of kept nodes (sqlforge's earlier rule: a correct SQL against the candidates
+    that failed beside it)."""
     nodes = tree["nodes"]
-    kept = [n for n in nodes if n["kept"]]
+    kept = [n for n in nodes if n["distance"] < INF]  # what pruning keeps (`annotate`)
+    if not keep_failed_siblings:
+        return kept
+    parents = {n["parent"] for n in kept}
+    return [n for n in nodes if n["distance"] < INF or n["parent"] in parents]
+
+
+def emerge_groups(pool: list[dict]) -> list[list[dict]]:
+    """For each node, ReSQLver's candidate set {node, parent, children, siblings} within the pool (so it
+    also pairs grandparent with grandchild and uncle with nephew), in id order."""
+    by_id = {n["id"]: n for n in pool}
+    kids = {i: [] for i in by_id}
+    for n in pool:
+        if n["parent"] in kids:
+            kids[n["parent"]].append(n)
+    siblings: dict[int, list[dict]] = {}
+    for n in pool:
+        siblings.setdefault(n["parent"], []).append(n)
+    groups = []
+    for n in sorted(pool, key=lambda n: n["id"]):
+        members = {n["id"]: n}
+        if n["parent"] in by_id:
+            members[n["parent"]] = by_id[n["parent"]]
+        members.update({m["id"]: m for m in kids[n["id"]] + siblings[n["parent"]]})
+        groups.append([members[i] for i in sorted(members)])
+    return groups
+
+
+def extract_pairs(tree: dict, prompt, kinds: list[str], keep_failed_siblings: bool = False) -> list[dict]:
+    """Preference pairs of one annotated tree; `prompt` is the inference prompt (no gold).
+
+    emerge: every two nodes of an `emerge_groups` set with different distances, the smaller chosen.
+    baseline: deepest correct x shallowest wrong nodes of the pool. Both skip empty SQL (ReSQLver).
+    Each kind is deduplicated on its own, as ReSQLver writes the two kinds to separate files (so with both
+    kinds a pair may appear once as emerge and once as baseline); unlike ReSQLver (node pairs), by SQL text,
+    and a pair whose two SQLs are the same text is dropped: it carries no signal a reward model can learn."""
+    pool = pair_pool(tree, keep_failed_siblings)
     pairs, seen = [], set()
 
     def add(a, b, kind):
-        if a["distance"] == b["distance"] or a["sql"] == b["sql"]:
+        if a["distance"] == b["distance"] or a["sql"] == b["sql"] or not a["sql"].strip() or not b["sql"].strip():
             return
         pair = _pair(tree, prompt, a, b, kind)
-        key = (pair["chosen"], pair["rejected"])
+        key = (kind, pair["chosen"], pair["rejected"])
         if key not in seen:
             seen.add(key)
             pairs.append(pair)
 
     if "emerge" in kinds:
-        by_id = {n["id"]: n for n in kept}
-        for n in kept:
-            if n["parent"] in by_id:
-                add(n, by_id[n["parent"]], "emerge")
-            for m in kept:
-                if m["id"] > n["id"] and m["parent"] == n["parent"]:
-                    add(n, m, "emerge")
+        for group in emerge_groups(pool):
+            for i, a in enumerate(group):
+                for b in group[i + 1:]:
+                    add(a, b, "emerge")
     if "baseline" in kinds:
-        correct = [n for n in nodes if n["correct"]]
-        wrong = [n for n in nodes if not n["correct"]]
+        correct = [n for n in pool if n["correct"] and n["sql"].strip()]
+        wrong = [n for n in pool if not n["correct"] and n["sql"].strip()]
         if correct and wrong:
             deepest = max(n["depth"] for n in correct)
             shallowest = min(n["depth"] for n in wrong)
