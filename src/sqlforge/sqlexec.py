@@ -39,6 +39,7 @@ class ExecResult:
     error_kind: str = OK
     error: str = ""
     seconds: float = 0.0
+    columns: list[str] = field(default_factory=list)  # result column names (for display; no verdict uses them)
 
     @property
     def ok(self) -> bool:
@@ -90,6 +91,7 @@ def run_query(conn: sqlite3.Connection, sql: str, timeout: float, max_rows: int,
     conn.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, _PROGRESS_STEPS)
     try:
         cursor = conn.execute(sql)
+        columns = [d[0] for d in cursor.description or ()]
         rows, size = [], 0
         for row in cursor:
             size += sum(len(v) if isinstance(v, (str, bytes)) else 8 for v in row)
@@ -98,7 +100,7 @@ def run_query(conn: sqlite3.Connection, sql: str, timeout: float, max_rows: int,
                 return ExecResult(error_kind=TOO_LARGE, error=f"result over {max_rows} rows or {max_bytes} bytes",
                                   seconds=time.monotonic() - start)
             rows.append(tuple(row))
-        return ExecResult(rows=rows, seconds=time.monotonic() - start)
+        return ExecResult(rows=rows, seconds=time.monotonic() - start, columns=columns)
     except (sqlite3.Error, sqlite3.Warning, OverflowError, ValueError, MemoryError) as exc:
         kind = _classify(exc)
         msg = f"timed out after {timeout:g} s" if kind == TIMEOUT else str(exc)
@@ -144,7 +146,7 @@ def _worker_main(read_fd: int, write_fd: int) -> None:
         conn = conns.get(db_path) or conns.setdefault(db_path, open_readonly(db_path))
         result = run_query(conn, sql, timeout, max_rows, max_bytes)
         # plain tuple: in this process the module is __main__, so its classes would not unpickle
-        replies.send((result.rows, result.error_kind, result.error, result.seconds))
+        replies.send((result.rows, result.error_kind, result.error, result.seconds, result.columns))
 
 
 class Executor:

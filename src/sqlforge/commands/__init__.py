@@ -14,7 +14,7 @@ import sys
 from sqlforge.io import InputError
 
 # subcommand name -> module under sqlforge.commands; imported lazily so `sqlforge --help` stays fast
-SUBCOMMANDS: dict[str, str] = {}
+SUBCOMMANDS: dict[str, str] = {"ask": "ask"}
 
 
 def build_parser() -> argparse.ArgumentParser:
