@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -50,3 +53,49 @@ def demo_records(demo_dir, tiny_model) -> dict[str, list[dict]]:
         out[split] = [{**ex.to_dict(), "schema": serialize_schema(loaded.tables[ex.db_id], ex.db_path, 0)}
                       for ex in loaded.examples]
     return out
+
+
+# the smoke pipeline, run once per session in a temp copy of the repo; tests that change it work on copies
+EXCLUDE = {".git", ".venv", "data", "models", "metrics", ".pytest_cache", "dvc.lock"}
+
+
+def run(cmd, cwd, check=True):
+    # the copy's own code, not the editable install's
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "PYTHONPATH": str(Path(cwd) / "src")}
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
+    if check:
+        assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+def copy_repo(dst: Path) -> Path:
+    def ignore(directory, names):
+        return [n for n in names if Path(directory) == REPO and n in EXCLUDE or n == "__pycache__"
+                or n == "cache" and Path(directory).name == ".dvc" or n == "tmp" and Path(directory).name == ".dvc"]
+    shutil.copytree(REPO, dst, ignore=ignore)
+    for name in ("data", "models", "metrics"):
+        (dst / name).mkdir(exist_ok=True)
+    run(["git", "init", "-q"], dst)
+    run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "add", "-A"], dst)
+    run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "copy"], dst)
+    return dst
+
+
+def copy_workspace(src: Path, dst: Path) -> Path:
+    """A finished DVC workspace, git history and DVC cache included (not DVC's machine-local state)."""
+    shutil.copytree(src, dst, symlinks=True,
+                    ignore=lambda d, names: ["tmp"] if Path(d) == src / ".dvc" and "tmp" in names else [])
+    return dst
+
+
+@pytest.fixture(scope="session")
+def smoke_pipeline(tmp_path_factory):
+    """`dvc repro` on the smoke profile in a temp copy of the repo: (repo, stdout). Do not modify it:
+    take a copy_workspace of it."""
+    from sqlforge.profiles import apply_profile
+
+    repo = copy_repo(tmp_path_factory.mktemp("pipeline") / "repo")
+    apply_profile(repo / "profiles" / "smoke.yaml", repo / "params.yaml")
+    proc = run(["dvc", "repro"], repo)
+    return repo, proc.stdout

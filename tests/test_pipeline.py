@@ -2,45 +2,14 @@
 
 import hashlib
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from sqlforge.profiles import apply_profile
-
-from conftest import REPO
-
-EXCLUDE = {".git", ".venv", "data", "models", "metrics", ".pytest_cache", "dvc.lock"}
-
-
-def run(cmd, cwd, check=True):
-    # the copy's own code, not the editable install's
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "PYTHONPATH": str(Path(cwd) / "src")}
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
-    if check:
-        assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc
-
-
-def copy_repo(dst: Path) -> Path:
-    def ignore(directory, names):
-        return [n for n in names if Path(directory) == REPO and n in EXCLUDE or n == "__pycache__"
-                or n == "cache" and Path(directory).name == ".dvc" or n == "tmp" and Path(directory).name == ".dvc"]
-    shutil.copytree(REPO, dst, ignore=ignore)
-    for name in ("data", "models", "metrics"):
-        (dst / name).mkdir(exist_ok=True)
-    run(["git", "init", "-q"], dst)
-    run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "add", "-A"], dst)
-    run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "copy"], dst)
-    return dst
+from conftest import copy_workspace, run
 
 
 def commit_all(repo: Path, message: str) -> None:
@@ -53,11 +22,10 @@ def stages_run(output: str) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def smoke_repo(tmp_path_factory):
-    repo = copy_repo(tmp_path_factory.mktemp("pipeline") / "repo")
-    apply_profile(repo / "profiles" / "smoke.yaml", repo / "params.yaml")
-    proc = run(["dvc", "repro"], repo)
-    return repo, proc.stdout
+def smoke_repo(smoke_pipeline, tmp_path_factory):
+    """The session's smoke pipeline (conftest), copied: these tests change it; tests/test_readme.py uses it too."""
+    repo, output = smoke_pipeline
+    return copy_workspace(repo, tmp_path_factory.mktemp("pipeline-tests") / "repo"), output
 
 
 def test_full_pipeline_artifacts_and_metrics(smoke_repo):
@@ -68,6 +36,7 @@ def test_full_pipeline_artifacts_and_metrics(smoke_repo):
     for path in ["data/raw/tables.json", "data/raw/train_spider.json", "models/base/config.json",
                  "models/base/tokenizer.json", "data/prepared/sft.jsonl", "data/prepared/dev.jsonl",
                  "models/sft/adapter_config.json", "models/merged/model.safetensors",
+                 "models/merged/sqlforge_prompt.json",
                  "data/trees/shard-0/trees.jsonl", "data/trees/shard-1/trees.jsonl", "data/pairs/train.jsonl",
                  "data/pairs/test.jsonl", "models/rm/config.json", "data/mcts/results.jsonl",
                  "data/candidates/dev.jsonl", "data/rm_eval/scores.jsonl", "metrics/rm_eval/calibration.json",
