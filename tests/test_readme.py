@@ -117,11 +117,12 @@ def test_readme_commands_run_as_written(smoke_pipeline, tmp_path):
     blocks = readme_blocks((REPO / "README.md").read_text())
     setup = next(b.code for b in blocks if b.kind == "setup")
     repo = copy_workspace(smoke_pipeline[0], tmp_path / "sqlforge")
-    venv = Path(sys.executable).parent.parent
-    (repo / ".venv").symlink_to(venv)  # what `make repro` created
     # a clone of the project has its results committed; this copy's git started before the pipeline ran
     run(["git", "add", "-A"], repo)
     run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "smoke pipeline results"], repo)
+    venv = Path(sys.executable).parent.parent
+    # what `make repro` created; after the commit: .gitignore's `.venv/` does not match a link
+    (repo / ".venv").symlink_to(venv)
     values = {"remote": tmp_path / "remote", "repo": repo, "venv": venv}
     env = fresh_shell_env(repo)
     outputs = {}
