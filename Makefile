@@ -20,6 +20,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 repro: install
 	dvc repro
 	dvc metrics show
+	@echo "Next (README): source .venv/bin/activate, then dvc exp run ..., sqlforge ask --db <file.sqlite> \"<question>\""
 
 test: install
 	python -m pytest -q tests

@@ -8,15 +8,13 @@ kept with its visits, Q, self-reward and execution status.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import time
 
 from sqlforge.cli import progress, run_stage, summary
 from sqlforge.config import load_params
 from sqlforge.engine import load_engine
 from sqlforge.io import atomic_path, dump_jsonl, read_jsonl, write_json
-from sqlforge.mcts import MCTS, Search, candidates, choose
-from sqlforge.prompts import sql_messages
+from sqlforge.mcts import MCTS, Search, annotate_execution, candidates, choose
 from sqlforge.reward import RewardScorer
 from sqlforge.sqlexec import Executor
 
@@ -57,13 +55,11 @@ def main() -> None:
         all_cands = [candidates(search) for search in searches]
         flat = [(search, cand) for search, cands in zip(searches, all_cands) for cand in cands]
         results = executor.execute_many([(se.record["db_path"], cand["sql"]) for se, cand in flat])
-        for (_, cand), result in zip(flat, results):  # execution signal only: runs, returns rows; no gold
-            cand["exec_status"] = "ok" if result.ok and result.rows else ("empty" if result.ok else result.error_kind)
-            cand["exec_key"] = hashlib.sha1(repr(sorted(map(repr, result.rows))).encode()).hexdigest()[:12]
+        for (_, cand), result in zip(flat, results):
+            annotate_execution(cand, result)
         unscored = [(se, cand) for se, cand in flat if cand["rm_score"] is None]
         if reward_model is not None and unscored:
-            messages = [sql_messages(se.record["schema"], se.record["question"], se.record.get("evidence", ""))
-                        for se, _ in unscored]
+            messages = [se.messages() for se, _ in unscored]
             for (_, cand), score in zip(unscored, reward_model.score(messages, [c["sql"] for _, c in unscored])):
                 cand["rm_score"] = score
         return [(cands, choose(cands, cfg.selector)) for cands in all_cands]

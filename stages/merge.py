@@ -13,6 +13,7 @@ from pathlib import Path
 
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from sqlforge import prompt_settings
 from sqlforge.cli import run_stage, summary
 from sqlforge.io import atomic_path, write_json
 
@@ -35,6 +36,7 @@ def main() -> None:
             model = PeftModel.from_pretrained(base, sft).merge_and_unload()
             model.save_pretrained(out)
             AutoTokenizer.from_pretrained(sft).save_pretrained(out)
+            prompt_settings.copy(sft, out)
             parameters = sum(p.numel() for p in model.parameters())
         else:
             shutil.copytree(sft, out, dirs_exist_ok=True)

@@ -4,6 +4,9 @@ Loss is on the SQL completion only: the data are prompt/completion chat
 pairs, which SFTTrainer masks to the completion. With `sft.launcher` set,
 this script re-runs itself under `accelerate launch` (DDP or DeepSpeed ZeRO,
 configs/accelerate/) with `sft.num_processes` processes; rank 0 writes.
+The output folder also holds `sqlforge_prompt.json`: the prompt templates and
+preprocess's schema options the data was built with (sqlforge.prompt_settings),
+so the model is later asked exactly as it was trained.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from sqlforge import prompt_settings
 from sqlforge.cli import console, run_stage, summary
 from sqlforge.config import load_params
 from sqlforge.io import atomic_path, read_jsonl, write_json
@@ -35,7 +39,8 @@ def main() -> None:
     parser.add_argument("--live", default="metrics/sft")
     parser.add_argument("--metrics", default="metrics/sft.json")
     args = parser.parse_args()
-    cfg = load_params(args.params).sft
+    params = load_params(args.params)
+    cfg = params.sft
     if cfg.method == "qlora":
         check_qlora()  # before reading or loading anything
     check_attention(cfg.attn_implementation)
@@ -75,6 +80,7 @@ def main() -> None:
     (final / "training_args.bin").unlink(missing_ok=True)  # run bookkeeping, not part of the model
     canonical_adapter_config(final)
     (final / "base_model.txt").write_text(base + "\n")
+    prompt_settings.write(final, prompt_settings.from_preprocess(params.preprocess))
     with atomic_path(args.out, is_dir=True) as out:
         shutil.copytree(final, out, dirs_exist_ok=True)
     with atomic_path(args.live, is_dir=True) as live:

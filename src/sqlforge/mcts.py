@@ -28,6 +28,7 @@ docs/fidelity.md lists every rule beside SQL-o1's code.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field
 
@@ -99,10 +100,12 @@ def path_reward(node: Node) -> float:
 class Search:
     """One question's tree."""
 
-    def __init__(self, record: dict, tokenizer, prefix_in_prompt: bool = True):
+    def __init__(self, record: dict, tokenizer, prefix_in_prompt: bool = True,
+                 templates: dict[str, str] | None = None):
         self.record = record
         self.tokenizer = tokenizer
         self.prefix_in_prompt = prefix_in_prompt
+        self.templates = templates  # None: prompts/; else the model folder's own (prompt_settings)
         self.root = Node(prefix="")
         self.base_prompt = self.prompt("")
 
@@ -110,10 +113,12 @@ class Search:
         """The reply always starts with the prefix. SQL-o1 (`mcts.prompt: psg`) also writes it into the
         user message's "incomplete SQL" slot; `continuation` leaves that slot empty, so a node's greedy
         continuation is exactly the policy's own greedy SQL."""
-        rec = self.record
         slot = prefix if self.prefix_in_prompt else ""
-        messages = sql_messages(rec["schema"], rec["question"], rec.get("evidence", ""), slot)
-        return render(self.tokenizer, messages) + prefix
+        return render(self.tokenizer, self.messages(slot)) + prefix
+
+    def messages(self, slot: str = "") -> list[dict]:
+        rec = self.record
+        return sql_messages(rec["schema"], rec["question"], rec.get("evidence", ""), slot, self.templates)
 
     def terminals(self) -> list[Node]:
         return terminals(self.root)
@@ -205,8 +210,7 @@ class MCTS:
         """Reward-model and execution bonuses of complete SQLs (batched; no gold involved)."""
         extra: dict[int, float] = {}
         if self.reward_model is not None and terminal:
-            messages = [sql_messages(se.record["schema"], se.record["question"], se.record.get("evidence", ""))
-                        for se, _ in terminal]
+            messages = [se.messages() for se, _ in terminal]
             for (_, child), score in zip(terminal, self.reward_model.score(messages, [c.prefix for _, c in terminal])):
                 child.rm_score = score
                 extra[id(child)] = self.s.rm_weight * score
@@ -266,6 +270,12 @@ def candidates(search: "Search | Node") -> list[dict]:
     return [{"sql": sql, "visits": n.visits, "q": n.q if n.visits else None, "reward": n.reward,
              "path_reward": best_path.get(sql), "intuition": n.intuition, "goal": n.goal,
              "complete": n.complete, "rm_score": n.rm_score} for sql, n in sorted(best.items())]
+
+
+def annotate_execution(cand: dict, result) -> None:
+    """The execution signal selectors may use (runs, returns rows, which result); never the gold."""
+    cand["exec_status"] = "ok" if result.ok and result.rows else ("empty" if result.ok else result.error_kind)
+    cand["exec_key"] = hashlib.sha1(repr(sorted(map(repr, result.rows))).encode()).hexdigest()[:12]
 
 
 def choose(cands: list[dict], selector: str) -> dict | None:

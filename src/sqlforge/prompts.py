@@ -17,7 +17,10 @@ from pathlib import Path
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "prompts"
 
 
-def _template(name: str) -> str:
+def _template(name: str, templates: dict[str, str] | None = None) -> str:
+    """A template's text: from `templates` (a model folder's own, see prompt_settings) or from prompts/."""
+    if templates is not None:
+        return templates[name]
     return (TEMPLATE_DIR / name).read_text(encoding="utf-8")
 
 
@@ -25,11 +28,14 @@ def _evidence(evidence: str) -> str:
     return f"\nHint: {evidence}" if evidence else ""
 
 
-def sql_messages(schema: str, question: str, evidence: str = "", prefix: str = "") -> list[dict]:
-    """The SFT / inference prompt; `prefix` fills PSG's "incomplete SQL" slot."""
-    user = _template("user.txt").format(schema=schema, question=question, evidence=_evidence(evidence),
-                                        prefix=prefix).rstrip()
-    return [{"role": "system", "content": _template("system.txt").strip()}, {"role": "user", "content": user}]
+def sql_messages(schema: str, question: str, evidence: str = "", prefix: str = "",
+                 templates: dict[str, str] | None = None) -> list[dict]:
+    """The SFT / inference prompt; `prefix` fills PSG's "incomplete SQL" slot. `templates` (file name ->
+    text) replaces the files in prompts/, so a model is asked with the templates it was trained on."""
+    user = _template("user.txt", templates).format(schema=schema, question=question, evidence=_evidence(evidence),
+                                                   prefix=prefix).rstrip()
+    return [{"role": "system", "content": _template("system.txt", templates).strip()},
+            {"role": "user", "content": user}]
 
 
 def revision_messages(schema: str, question: str, evidence: str, sql: str, feedback: str) -> list[dict]:

@@ -203,3 +203,41 @@ def fit_schema(entry: dict, db_path: str, sample_values: int, max_tokens: int,
     while len(blocks) > 1 and count_tokens("\n".join(blocks)) > max_tokens:
         blocks.pop()
     return "\n".join(blocks)
+
+
+def database_entry(db_path: str | Path, db_id: str = "") -> dict:
+    """A tables.json-style entry read from the database itself, for a database no dataset describes
+    (`sqlforge ask`): tables in creation order, columns in declared order, primary keys (composite
+    ones as a list) and foreign keys sorted by column, as Spider's tables.json lists them."""
+    conn = open_readonly(db_path)
+    try:
+        tables = [name for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
+            "ORDER BY rowid")]
+        columns: list[list] = [[-1, "*"]]
+        index: dict[tuple[str, str], int] = {}
+        primary_keys: list = []
+        for t_idx, table in enumerate(tables):
+            pk = []
+            for row in conn.execute(f"PRAGMA table_info({quote(table)})").fetchall():
+                index[(table.lower(), row[1].lower())] = len(columns)
+                if row[5]:
+                    pk.append((row[5], len(columns)))
+                columns.append([t_idx, row[1]])
+            if pk:
+                ordered = [i for _, i in sorted(pk)]
+                primary_keys.append(ordered[0] if len(ordered) == 1 else ordered)
+        foreign_keys = []
+        for table in tables:
+            for row in conn.execute(f"PRAGMA foreign_key_list({quote(table)})").fetchall():
+                ref_table, src, dst = row[2].lower(), row[3].lower(), row[4]
+                if dst is None:  # REFERENCES t without a column: t's primary key
+                    pk_cols = [c for (t, c), i in index.items() if t == ref_table and i in primary_keys]
+                    dst = pk_cols[0] if pk_cols else ""
+                pair = (index.get((table.lower(), src)), index.get((ref_table, dst.lower())))
+                if None not in pair:  # a key to a table that does not exist carries no schema information
+                    foreign_keys.append(list(pair))
+    finally:
+        conn.close()
+    return {"db_id": db_id or Path(db_path).stem, "table_names_original": tables,
+            "column_names_original": columns, "primary_keys": primary_keys, "foreign_keys": sorted(foreign_keys)}

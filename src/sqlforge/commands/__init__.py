@@ -14,7 +14,7 @@ import sys
 from sqlforge.io import InputError
 
 # subcommand name -> module under sqlforge.commands; imported lazily so `sqlforge --help` stays fast
-SUBCOMMANDS: dict[str, str] = {"evaluate": "evaluate"}
+SUBCOMMANDS: dict[str, str] = {"ask": "ask", "evaluate": "evaluate"}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -34,6 +34,7 @@ class VLLMEngine:
         self.llm = LLM(model=model_path, dtype=dtype, tensor_parallel_size=tensor_parallel_size,
                        gpu_memory_utilization=gpu_memory_utilization, seed=seed, **lora_args)
         self.lora = LoRARequest("adapter", 1, lora_path) if lora_path else None
+        self.tokenizer = self.llm.get_tokenizer()  # prompts are rendered with it, as with the transformers engine
         self.calls = 0  # batched model invocations
         self.requests = 0  # prompts generated from or scored
 

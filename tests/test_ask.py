@@ -1,0 +1,187 @@
+"""`sqlforge ask` on a really trained tiny model and a database it has never seen.
+
+The model: the tiny base model fine-tuned for a few dozen steps by the real
+sft and merge stage scripts, so the prompt settings travel as in the pipeline.
+"""
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sqlforge import prompt_settings
+from sqlforge.prompts import sql_messages
+
+from conftest import REPO
+
+SQLFORGE = Path(sys.executable).parent / "sqlforge"  # the console script of the environment running the tests
+
+
+@pytest.fixture(scope="module")
+def merged_model(tmp_path_factory, tiny_model, demo_records) -> Path:
+    """The tiny base model fine-tuned (full, 24 steps of 4) on demo questions, saved with its prompt settings as
+    sft writes them (that the stage scripts write and copy the file: tests/test_training.py)."""
+    from sqlforge.config import PreprocessConfig, SFTConfig
+    from sqlforge.sft import build_trainer, sft_dataset
+
+    work = tmp_path_factory.mktemp("ask_model")
+    records = [{"prompt": sql_messages(r["schema"], r["question"]),
+                "completion": [{"role": "assistant", "content": r["gold"]}]} for r in demo_records["train"][:160]]
+    cfg = SFTConfig(method="full", max_steps=24, batch_size=4, learning_rate=0.005, save_steps=0,
+                    modules_to_save=[])
+    trainer = build_trainer(cfg, sft_dataset(records), str(tiny_model), work / "work")
+    trainer.train()
+    out = work / "merged"
+    trainer.save_model(str(out))
+    # demo_records' schema text has 0 sample values: what the model is trained on is what it is asked with
+    prompt_settings.write(out, prompt_settings.from_preprocess(PreprocessConfig(sample_values=0,
+                                                                                max_schema_tokens=512)))
+    return out
+
+
+@pytest.fixture(scope="module")
+def shop_db(tmp_path_factory) -> Path:
+    """A database no training example used: other tables, other columns, a composite key."""
+    path = tmp_path_factory.mktemp("shop") / "shop.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript("""
+        CREATE TABLE customer (customer_id INTEGER PRIMARY KEY, name TEXT, city TEXT);
+        CREATE TABLE orders (order_id INTEGER PRIMARY KEY, customer_id INTEGER, total REAL,
+                             FOREIGN KEY (customer_id) REFERENCES customer(customer_id));
+        CREATE TABLE order_line (order_id INTEGER, line INTEGER, product TEXT, PRIMARY KEY (order_id, line),
+                                 FOREIGN KEY (order_id) REFERENCES orders(order_id));
+    """)
+    conn.executemany("INSERT INTO customer VALUES (?, ?, ?)",
+                     [(i, f"Customer {i}", ["Oslo", "Lima", "Pune"][i % 3]) for i in range(1, 13)])
+    conn.executemany("INSERT INTO orders VALUES (?, ?, ?)", [(i, 1 + i % 5, 10.0 * i) for i in range(1, 31)])
+    conn.commit()
+    conn.close()
+    return path
+
+
+def ask(*args, stdin=None):
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "COLUMNS": "120"}
+    return subprocess.run([str(SQLFORGE), "ask", *map(str, args)], input=stdin, capture_output=True, text=True,
+                          env=env, cwd=REPO, timeout=300)
+
+
+def test_ask_builds_the_training_prompt_and_reads_settings_from_the_model(merged_model, demo_dir, demo_records,
+                                                                          tmp_path):
+    """On a training database the prompt equals the SFT prompt byte for byte; the stored sample_values
+    (not a default) decide the schema text; a folder without settings falls back and says so."""
+    import shutil
+
+    from sqlforge.ask import Asker
+
+    rec = demo_records["train"][0]
+    asker = Asker(merged_model, rec["db_path"])
+    assert asker.messages(rec["question"]) == sql_messages(rec["schema"], rec["question"])
+    assert asker.notes() == []
+    asker.close()
+
+    other = tmp_path / "model"
+    shutil.copytree(merged_model, other)
+    settings, _ = prompt_settings.read(other)
+    prompt_settings.write(other, prompt_settings.PromptSettings(settings.templates, 3, True, 1024))
+    asker = Asker(other, rec["db_path"])
+    assert "e.g." in asker.schema and asker.schema != rec["schema"]  # 3 sample values per column now
+    asker.close()
+
+    (other / prompt_settings.FILENAME).unlink()
+    asker = Asker(other, rec["db_path"])
+    assert asker.notes() and "no sqlforge_prompt.json" in asker.notes()[0]
+    asker.close()
+
+
+def test_greedy_on_an_unseen_database_prints_sql_and_a_table(merged_model, shop_db):
+    proc = ask("--db", shop_db, "--model", merged_model, "How many customers are there?")
+    assert "Traceback" not in proc.stderr
+    out = proc.stdout
+    assert "SELECT" in out.upper()
+    if proc.returncode == 0:  # the SQL ran: a table, its row count and the time
+        assert "SQL ran in" in out and " row" in out
+    else:  # the tiny model wrote SQL the database refused: the sandbox's reason, exit 1
+        assert proc.returncode == 1 and "the SQL did not run" in out
+
+
+def test_interactive_json_with_a_sampling_selector_through_stdin(merged_model, shop_db):
+    """Not a terminal: one JSON object per question (nothing else on stdout), blank lines skipped,
+    `exit` ends the session; each object's rows are its SQL's own result on the database."""
+    stdin = "Which customers live in Oslo?\n\nHow many orders are there?\nexit\nWhat is ignored?\n"
+    proc = ask("--db", shop_db, "--model", merged_model, "--select", "vote", "--n", "4", "--json", stdin=stdin)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    answers = [json.loads(line) for line in proc.stdout.strip().splitlines()]
+    assert [a["question"] for a in answers] == ["Which customers live in Oslo?", "How many orders are there?"]
+    conn = sqlite3.connect(shop_db)
+    for answer in answers:
+        assert set(answer) == {"question", "sql", "columns", "rows", "seconds", "selector", "error"}
+        assert answer["selector"] == "vote" and answer["seconds"] > 0 and answer["sql"]
+        if answer["error"] is None:
+            assert [list(r) for r in conn.execute(answer["sql"]).fetchall()] == answer["rows"]
+            assert answer["columns"] and all(len(row) == len(answer["columns"]) for row in answer["rows"])
+        else:  # refused or failed: the sandbox's kind and message, no rows
+            assert answer["error"]["kind"] != "ok" and answer["error"]["message"] and answer["rows"] == []
+
+
+def test_best_of_n_and_mcts_choose_among_their_own_candidates(merged_model, shop_db, tmp_path):
+    """best-of-n without a reward model ranks by the policy's log p(SQL) and says so; MCTS returns a SQL
+    its search found. Both run the chosen SQL in the sandbox."""
+    from sqlforge.ask import Asker
+    from sqlforge.config import EngineConfig, MCTSConfig
+
+    asker = Asker(merged_model, shop_db, "best-of-n", n=3, rm_dir=tmp_path / "no-rm")
+    answer = asker.ask("How many customers are there?")
+    assert answer.sql and "log p(SQL)" in answer.notes[0] and "no reward model" in answer.notes[0]
+    assert answer.result.ok or answer.result.error
+    asker.close()
+    asker = Asker(merged_model, shop_db, "mcts", mcts_cfg=MCTSConfig(iterations=2, expand_n=2, top_k=2),
+                  engine_cfg=EngineConfig(max_new_tokens=48))
+    answer = asker.ask("How many customers are there?")
+    assert answer.selector == "mcts" and answer.sql and "2 iterations" in answer.notes[0]
+    asker.close()
+
+
+def test_sandbox_refusal_is_shown_with_its_reason(merged_model, shop_db, capsys):
+    """SQL that writes is refused by the sandbox; `ask` shows the reason, not a traceback."""
+    from argparse import Namespace
+
+    from sqlforge.ask import Answer, Asker
+    from sqlforge.commands.ask import show
+
+    asker = Asker(merged_model, shop_db)
+    for sql, kind in (("DELETE FROM customer", "denied"), ("SELECT nope FROM customer", "runtime")):
+        result = asker.executor.execute(shop_db, sql)
+        assert result.error_kind == kind
+        show(Answer("q", sql, "greedy", result, 0.1), Namespace(json=False, rows=20))
+        out = capsys.readouterr().out
+        assert f"the SQL did not run ({kind})" in out and result.error in out
+    asker.close()
+    assert sqlite3.connect(shop_db).execute("SELECT count(*) FROM customer").fetchone() == (12,)
+
+
+@pytest.mark.parametrize("case,message", [
+    ("missing_db", "database file"),
+    ("not_sqlite", "is not an SQLite database"),
+    ("empty_db", "has no tables"),
+    ("not_a_model", "not a Hugging Face model folder"),
+])
+def test_bad_input_is_one_line_and_exit_2(case, message, tmp_path, shop_db):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")  # passes the folder check: the database errors come first
+    db = {"missing_db": tmp_path / "nope.sqlite", "not_sqlite": tmp_path / "text.sqlite",
+          "empty_db": tmp_path / "empty.sqlite", "not_a_model": shop_db}[case]
+    if case == "not_sqlite":
+        db.write_text("id,name\n1,a\n")
+    if case == "empty_db":
+        sqlite3.connect(db).execute("PRAGMA user_version = 1").connection.close()
+    if case == "not_a_model":
+        (model / "config.json").unlink()
+    proc = ask("--db", db, "--model", model, "How many?")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
