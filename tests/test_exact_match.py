@@ -10,6 +10,7 @@ import pytest
 
 from spider_fixture import TABLES
 from sqlforge.exact_match import exact_match
+from sqlforge.spider_sql import schema_from_entry
 
 M = "music"
 R = "rail"
@@ -137,3 +138,14 @@ def test_unreadable_gold_scores_false():
     assert exact_match("SELECT count(*) AS n FROM singer", "SELECT count(*) AS n FROM singer", TABLES[M]) is False
 
 
+
+
+def test_foreign_key_groups_are_never_merged():
+    # official grouping, pair by pair: (1,2) and (3,4) form two groups; (2,3) joins the first
+    # group holding either column, so column 3 is in both and the later group decides.
+    # Output of the official build_foreign_key_map for this entry:
+    entry = {"table_names_original": ["A", "B", "C", "D"],
+             "column_names_original": [[-1, "*"], [0, "id"], [1, "a_id"], [2, "id"], [3, "c_id"]],
+             "foreign_keys": [[1, 2], [3, 4], [2, 3]]}
+    assert schema_from_entry(entry).foreign_keys == {
+        "__a.id__": "__a.id__", "__b.a_id__": "__a.id__", "__c.id__": "__c.id__", "__d.c_id__": "__c.id__"}
