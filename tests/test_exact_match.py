@@ -10,6 +10,7 @@ import pytest
 
 from spider_fixture import TABLES
 from sqlforge.exact_match import exact_match
+from sqlforge.spider_sql import schema_from_entry
 
 M = "music"
 R = "rail"
@@ -114,6 +115,10 @@ CASES = [
     ("unreadable: not SQL", M, "SELECT name FROM singer", "SELEC name FRM singer", False),
     ("unreadable: table without AS alias", M, "SELECT name FROM singer", "SELECT s.name FROM singer s", False),
     ("unreadable: subquery in SELECT", M, "SELECT name FROM singer", "SELECT name, (SELECT count(*) FROM stadium) FROM singer", False),
+    ("tokens after the last clause read are ignored", M, "SELECT name FROM singer ORDER BY age LIMIT 1", "SELECT name FROM singer ORDER BY age LIMIT 1 garbage here", True),
+    ("unreadable: arithmetic between aggregates", M, "SELECT max(age) FROM singer", "SELECT max(age) - min(age) FROM singer", False),
+    ("unreadable: T1.*", M, "SELECT * FROM singer", "SELECT T1.* FROM singer AS T1", False),
+    ("unreadable: an alias equal to a table name", M, "SELECT name FROM singer", "SELECT stadium.name FROM singer AS stadium", False),
     ("keyword-named column read through its table", R, "SELECT name FROM train WHERE time > 1", "SELECT name FROM train WHERE time > 5", True),
     ("quoted keyword column is a value: unreadable in SELECT", R, "SELECT name FROM train", 'SELECT "From" FROM train', False),
     ("composite-key table joins", R, "SELECT T1.name FROM train AS T1 JOIN route AS T2 ON T1.train_id = T2.train_id JOIN station AS T3 ON T2.station_id = T3.station_id WHERE T3.name = 'a'",
@@ -133,3 +138,14 @@ def test_unreadable_gold_scores_false():
     assert exact_match("SELECT count(*) AS n FROM singer", "SELECT count(*) AS n FROM singer", TABLES[M]) is False
 
 
+
+
+def test_foreign_key_groups_are_never_merged():
+    # official grouping, pair by pair: (1,2) and (3,4) form two groups; (2,3) joins the first
+    # group holding either column, so column 3 is in both and the later group decides.
+    # Output of the official build_foreign_key_map for this entry:
+    entry = {"table_names_original": ["A", "B", "C", "D"],
+             "column_names_original": [[-1, "*"], [0, "id"], [1, "a_id"], [2, "id"], [3, "c_id"]],
+             "foreign_keys": [[1, 2], [3, 4], [2, 3]]}
+    assert schema_from_entry(entry).foreign_keys == {
+        "__a.id__": "__a.id__", "__b.a_id__": "__a.id__", "__c.id__": "__c.id__", "__d.c_id__": "__c.id__"}

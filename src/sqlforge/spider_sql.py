@@ -62,8 +62,6 @@ class SpiderSchema:
     strict: bool = True
 
     def column_id(self, table: str, column: str) -> str:
-        if column == "*" and not table:
-            return "__all__"
         if self.strict and (table not in self.columns or column not in self.columns[table]):
             raise ParseFailure(f"no column {table}.{column}")
         return f"__{table}.{column}__"
@@ -189,11 +187,11 @@ def tokenize(sql: str) -> list[str]:
 class _Reader:
     """Recursive descent over the official grammar; positions and failures as the official's."""
 
-    def __init__(self, tokens: list[str], schema: SpiderSchema):
+    def __init__(self, tokens: list[str], schema: SpiderSchema, aliases: dict[str, str] | None = None):
         self.toks = tokens
         self.n = len(tokens)
         self.schema = schema
-        self.aliases = self._aliases()
+        self.aliases = self._aliases() if aliases is None else aliases
 
     def at(self, i: int) -> str:
         if i >= self.n:
@@ -287,14 +285,12 @@ class _Reader:
         else:
             try:
                 val, i = float(tok), i + 1
-            except ValueError:  # a column: read from the tokens up to the next stop word
-                end = i
+            except ValueError:  # a column: read alone from the tokens up to the next stop word,
+                end = i         # an opening "(" included (so "= (col)" fails, as officially)
                 while end < self.n and self.toks[end] not in (",", ")", "and") \
                         and self.toks[end] not in CLAUSES and self.toks[end] not in JOIN_WORDS:
                     end += 1
-                sub = _Reader.__new__(_Reader)
-                sub.toks, sub.n, sub.schema, sub.aliases = self.toks[start:end], end - start, self.schema, self.aliases
-                _, val = sub.col_unit(0, tables)
+                _, val = _Reader(self.toks[start:end], self.schema, self.aliases).col_unit(0, tables)
                 i = end
         if block:
             i = self.expect(i, ")")
