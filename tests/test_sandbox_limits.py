@@ -5,6 +5,7 @@ this process's own RSS. Files: the database folder and the temp folder listed
 before and after, and every file the worker holds open during the query.
 """
 
+import itertools
 import os
 import signal
 import sqlite3
@@ -52,9 +53,12 @@ def rows_of(n, select):
     return f"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {n}) SELECT {select} FROM c"
 
 
+WARM_UP = itertools.count()
+
+
 def watched(executor, db, sql, **kw):
-    """Run one query while watching its (already started) worker."""
-    executor.execute(db, "SELECT 1", **{k: v for k, v in kw.items() if k == "trusted"})
+    """Run one query while watching its worker, started first by a query never seen before."""
+    executor.execute(db, f"SELECT {next(WARM_UP)}", **{k: v for k, v in kw.items() if k == "trusted"})
     with WorkerWatch(executor._workers[0].proc.pid) as watch:
         result = executor.execute(db, sql, **kw)
     return result, max(watch.peak_kb, executor.worker_peak_kb) / 1024, watch
