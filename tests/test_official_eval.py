@@ -230,6 +230,8 @@ def test_evaluate_bird(tmp_path, bird_files, capsys):
     printed = capsys.readouterr().out
     for word in ("simple", "moderate", "challenging", "total", "0.500"):
         assert word in printed
+    assert main(["evaluate", "--rules", "bird", *bird_files, "--out", str(out), "--etype", "match"]) == 2
+    assert "exact match is a Spider metric" in capsys.readouterr().err
 
 
 def test_evaluate_bird_as_a_subprocess_and_a_count_mismatch(tmp_path, bird_files):
