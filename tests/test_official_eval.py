@@ -230,6 +230,8 @@ def test_evaluate_bird(tmp_path, bird_files, capsys):
     printed = capsys.readouterr().out
     for word in ("simple", "moderate", "challenging", "total", "0.500"):
         assert word in printed
+    assert main(["evaluate", "--rules", "bird", *bird_files, "--out", str(out), "--etype", "match"]) == 2
+    assert "exact match is a Spider metric" in capsys.readouterr().err
 
 
 def test_evaluate_bird_as_a_subprocess_and_a_count_mismatch(tmp_path, bird_files):
@@ -250,3 +252,83 @@ def test_evaluate_bird_as_a_subprocess_and_a_count_mismatch(tmp_path, bird_files
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "predict_dev.json: 3 predictions for the 4 questions" in proc.stderr
     assert not (tmp_path / "w.jsonl").exists()
+
+
+# ---- verdict for verdict against the official scripts -------------------------------------------
+# The expected verdicts below were measured by running the official scripts themselves (test-suite
+# exec_eval.eval_exec_match at 14784c3 / evaluation.py CLI, BIRD evaluation.py at dec31ae) on these
+# same files in a separate environment (sqlparse, nltk, func_timeout); sqlforge must agree on each.
+
+SPIDER_CASES = [  # db_id, gold, prediction, official exec, official exec with --plug_value
+    ("concert_singer", "SELECT count(*) FROM singer", "SELECT count(*) FROM singer", 1, 1),
+    ("concert_singer", "SELECT name FROM singer WHERE country = 'France'",
+     'SELECT name FROM singer WHERE country = "France"', 1, 1),
+    ("concert_singer", "SELECT name FROM singer WHERE country = 'France'",
+     "SELECT name FROM singer WHERE country = 'Netherlands'", 0, 1),
+    ("concert_singer", "SELECT DISTINCT T1.name FROM singer AS T1 JOIN singer_in_concert AS T2 ON "
+     "T1.singer_id = T2.singer_id", "SELECT T1.name FROM singer AS T1 JOIN singer_in_concert AS T2 ON "
+     "T1.singer_id = T2.singer_id", 1, 1),
+    ("concert_singer", "SELECT concert_name FROM concert ORDER BY year",
+     "SELECT concert_name FROM concert ORDER BY year DESC", 0, 0),
+    ("concert_singer", "SELECT concert_name FROM concert WHERE year >= 2015",
+     "SELECT concert_name FROM concert WHERE year > = 2015", 1, 1),
+    ("concert_singer", "SELECT year, count(*) FROM concert GROUP BY year",
+     "SELECT count(*), year FROM concert GROUP BY year", 1, 1),
+    ("concert_singer", "SELECT name FROM singer", "", 0, 0),
+    ("pets_1", "SELECT count(DISTINCT stuid) FROM has_pet", "SELECT count(stuid) FROM has_pet", 1, 1),
+    ("pets_1", "SELECT fname FROM student WHERE age > 18", "SELECT fname FROM student WHERE age > 20", 0, 1),
+    ("pets_1", "SELECT fname FROM student WHERE age > 18",
+     "SELECT fname FROM student WHERE age > 18 AND 'value' = 'value'", 1, 1),
+    ("pets_1", "SELECT petid FROM pets WHERE pettype = 'dog'", "SELECT petid FROM pets WHERE pettype = 'cat'", 0, 1),
+    ("pets_1", "SELECT max(age) FROM student", "SELECT age FROM student ORDER BY age DESC LIMIT 1", 1, 1),
+    ("pets_1", "SELECT fname FROM student", "DELETE FROM student", 0, 0),
+]
+
+
+def test_spider_verdicts_equal_the_official_scripts(tmp_path):
+    from real_formats import make_spider
+
+    root = make_spider(tmp_path / "spider")
+    (tmp_path / "gold.sql").write_text(gold_text([c[1] for c in SPIDER_CASES], [c[0] for c in SPIDER_CASES]))
+    (tmp_path / "pred.sql").write_text(spider_prediction_text([c[2] for c in SPIDER_CASES]))
+    args = ["evaluate", "--rules", "spider", "--gold", str(tmp_path / "gold.sql"), "--pred", str(tmp_path / "pred.sql"),
+            "--db", str(root / "database"), "--etype", "exec", "--out", str(tmp_path / "v.jsonl")]
+    for plug, column in ((False, 3), (True, 4)):
+        assert main(args + (["--plug-value"] if plug else [])) == 0
+        assert [int(r["exec"]) for r in read_verdicts(tmp_path / "v.jsonl")] == [c[column] for c in SPIDER_CASES]
+
+
+BIRD_CASES = [  # gold, prediction, difficulty, official verdict
+    ("SELECT x, y FROM n", "SELECT x, y FROM n ORDER BY x DESC", "simple", 1),  # 20,000 rows
+    ("SELECT x, y FROM n", "SELECT y, x FROM n", "simple", 0),
+    ("SELECT x FROM e", "", "moderate", 1),
+    ("SELECT x FROM n WHERE x = 1", "", "moderate", 0),
+    ("SELECT nope FROM n", "SELECT 1", "challenging", 0),
+    ("SELECT `group` FROM `order` WHERE v > 2", 'SELECT "group" FROM "order" WHERE v > 2.0', "simple", 1),
+    ("SELECT DISTINCT `group` FROM `order`", "SELECT `group` FROM `order`", "moderate", 1),
+    ("SELECT count(*) FROM n", "SELECT count(*) FROM n;", "challenging", 1),
+    ("SELECT y FROM n WHERE y = 'v1  '", "SELECT y FROM n WHERE y = 'v1  '", "simple", 1),
+    ("SELECT x FROM n LIMIT 3", "SELECT x FROM n LIMIT 3; SELECT 1", "simple", 0),
+    ("SELECT x FROM n WHERE x > = 5 LIMIT 1", "SELECT x FROM n WHERE x >= 5 LIMIT 1", "simple", 0),
+]
+
+
+def test_bird_verdicts_equal_the_official_script(tmp_path, capsys):
+    db = tmp_path / "dev_databases" / "nums" / "nums.sqlite"
+    db.parent.mkdir(parents=True)
+    make_db(db, "CREATE TABLE n (x INTEGER, y TEXT); CREATE TABLE e (x INTEGER); "
+                'CREATE TABLE "order" ("group" TEXT, v REAL); '
+                "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 20000) "
+                "INSERT INTO n SELECT i, 'v' || (i % 7) FROM r; "
+                "INSERT INTO \"order\" VALUES ('a', 1.0), ('b', 2.5), ('a', 3.0);")
+    (tmp_path / "dev.json").write_text(json.dumps([
+        {"question_id": i, "db_id": "nums", "question": "?", "evidence": "", "SQL": g, "difficulty": d}
+        for i, (g, _, d, _) in enumerate(BIRD_CASES)]))
+    (tmp_path / "predict_dev.json").write_text(bird_prediction_text([c[1] for c in BIRD_CASES], ["nums"] * len(BIRD_CASES)))
+    assert main(["evaluate", "--rules", "bird", "--gold", str(tmp_path / "dev.json"), "--pred",
+                 str(tmp_path / "predict_dev.json"), "--db", str(tmp_path / "dev_databases"),
+                 "--out", str(tmp_path / "v.jsonl")]) == 0
+    assert [int(r["exec"]) for r in read_verdicts(tmp_path / "v.jsonl")] == [c[3] for c in BIRD_CASES]
+    printed = capsys.readouterr().out
+    # the official summary printed 50.00 / 66.67 / 50.00 / 54.55 for simple / moderate / challenging / total
+    assert all(x in printed for x in ("0.500", "0.667", "0.545"))

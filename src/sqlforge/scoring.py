@@ -66,6 +66,8 @@ def load_questions(rules: str, gold: str | Path, pred: str | Path, db_dir: str |
 def score(questions: list[dict], opts: Options, tables: dict | None = None, progress=None) -> list[dict]:
     """One row per question, in order: index, db_id, exec, em (None for BIRD or when not asked), hardness;
     plus gold_failure and error_kind for the summary."""
+    if opts.rules == "bird" and opts.etype == "match":
+        raise InputError("--etype match: exact match is a Spider metric; BIRD reports execution accuracy only")
     do_exec, do_match = opts.etype in ("all", "exec"), opts.etype in ("all", "match") and opts.rules == "spider"
     rows = [{"index": q["index"], "db_id": q["db_id"], "exec": None, "em": None, "hardness": q["difficulty"],
              "gold_failure": None, "error_kind": None} for q in questions]
