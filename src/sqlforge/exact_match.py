@@ -85,7 +85,7 @@ def _rebuild(q: Query, schema: SpiderSchema) -> Query:
     return _map_columns(_strip_values(q), valid, schema.foreign_keys)
 
 
-@lru_cache(maxsize=200_000)
+@lru_cache(maxsize=32_768)  # golds repeat across predictors; bounded for memory
 def rebuilt(sql: str, schema: SpiderSchema) -> Query | None:
     """The rebuilt official parse of `sql`, or None where the official parser fails."""
     try:

@@ -79,7 +79,10 @@ _NOT_A_COLUMN = _NOT_A_TABLE | {"and", "or", "not", "by", "asc", "desc", "distin
 LOOSE = SpiderSchema({}, strict=False)
 
 
-def schema_from_entry(entry: dict) -> SpiderSchema:
+def schema_from_entry(entry: dict, columns_in_db: dict[str, set[str]] | None = None) -> SpiderSchema:
+    """Schema of one tables.json entry. The official reader takes table and column names from
+    the SQLite file and only the foreign keys from tables.json: pass `columns_in_db`
+    ({table: {columns}}, e.g. datasets.check_database's) to read names the same way."""
     tables = [t.lower() for t in entry["table_names_original"]]
     columns: dict[str, set[str]] = {t: set() for t in tables}
     names = []  # column index -> id, the form the foreign-key map uses
@@ -89,6 +92,8 @@ def schema_from_entry(entry: dict) -> SpiderSchema:
             continue
         columns[tables[table_index]].add(column.lower())
         names.append(f"__{tables[table_index]}.{column.lower()}__")
+    if columns_in_db is not None:
+        columns = {t.lower(): {c.lower() for c in cs} for t, cs in columns_in_db.items()}
     return SpiderSchema(columns, _foreign_key_map(entry.get("foreign_keys") or [], names))
 
 
