@@ -20,7 +20,7 @@ import re
 import sqlite3
 import time
 
-from sqlforge.evaluation import remove_distinct, results_match, test_suite_databases, verdicts
+from sqlforge.evaluation import results_match, spider_exec_sql, test_suite_databases, verdicts
 from sqlforge.io import read_jsonl
 from sqlforge.sqlexec import Executor, Limits, open_readonly, run_query
 
@@ -60,7 +60,8 @@ def plain_evaluator(records: list[dict], predictions: list[str], timeout_s: floa
     """One prediction at a time, a fresh connection each, no cache: the official scripts' shape."""
     out, lim = [], Limits()  # the Executor's defaults, so both judge the same results
     for rec, pred in zip(records, predictions):
-        gold_sql, pred_sql = remove_distinct(rec["gold"]), remove_distinct(pred)
+        gold_sql = spider_exec_sql(rec["gold"], keep_distinct=False, is_prediction=False)
+        pred_sql = spider_exec_sql(pred, keep_distinct=False, is_prediction=True)
         correct = True
         for db in test_suite_databases(rec["db_path"]):
             conn = open_readonly(db)

@@ -22,7 +22,7 @@ from sqlforge.io import InputError, atomic_path, write_json
 from sqlforge.models import write_base_pointer
 from sqlforge.prompts import TEMPLATE_DIR
 from sqlforge.schema import serialize_schema
-from sqlforge.sources import MAX_UNCOMPRESSED_BYTES, expand_nested_zips, find_root, is_url, materialize
+from sqlforge.sources import expand_nested_zips, find_root, is_url, materialize
 from sqlforge.tiny_model import build_tiny_model
 
 HINTS = {
@@ -34,22 +34,13 @@ HINTS = {
 ROOT_MARKERS = {"spider": "tables.json", "bird": "train/train.json"}
 
 
-# proposed params, read with their defaults until params.yaml declares them
-def skip_missing(params) -> bool:
-    return bool(getattr(params.data, "skip_missing_databases", False))
-
-
-def archive_cap(params) -> int:
-    return int(getattr(params.data, "max_uncompressed_bytes", MAX_UNCOMPRESSED_BYTES))
-
-
 def fetch_dataset(params, out: Path) -> dict:
     data = params.data
     if data.dataset == "demo":
         return generate_demo(out, data.demo.seed, data.demo.train_questions, data.demo.dev_questions)
     staging = out / ".source"
     staging.mkdir()
-    sha256 = materialize(data.source, data.sha256, staging, HINTS[data.dataset], archive_cap(params))
+    sha256 = materialize(data.source, data.sha256, staging, HINTS[data.dataset], params.data.max_uncompressed_bytes)
     root = find_root(staging, ROOT_MARKERS[data.dataset])
     shown = source_name(data.source, root.relative_to(staging))
     for child in sorted(root.iterdir()):
@@ -57,7 +48,7 @@ def fetch_dataset(params, out: Path) -> dict:
             shutil.move(str(child), out / child.name)
     shutil.rmtree(staging)
     with errors_named_by_source(out, shown):
-        nested = expand_nested_zips(out, archive_cap(params), shown)
+        nested = expand_nested_zips(out, params.data.max_uncompressed_bytes, shown)
         splits = load_splits(params, out)
     return {"sha256": sha256, "sha256_pinned": bool(data.sha256), "extracted_zips": nested,
             "train": len(splits["train"].examples), "dev": len(splits["dev"].examples),
@@ -82,7 +73,7 @@ def errors_named_by_source(out: Path, shown: str):
 
 
 def load_splits(params, raw: Path) -> dict[str, Split]:
-    skip = skip_missing(params)
+    skip = params.data.skip_missing_databases
     return {"train": load_split(raw, params.data.dataset, "train", skip_missing_databases=skip),
             "dev": load_split(raw, params.data.dataset, "dev", params.data.dev_split, skip_missing_databases=skip)}
 

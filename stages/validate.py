@@ -70,7 +70,7 @@ def main() -> None:
     rules, timeout, keep_distinct = judging(params)
 
     # validate.plug_value (proposed param, the test-suite --plug_value): read with its default until declared
-    plug_value = bool(getattr(cfg, "plug_value", False)) and rules == "spider"
+    plug_value = cfg.plug_value and rules == "spider"
     records = read_jsonl(args.dev)
     if not records:
         raise InputError(f"{args.dev}: no dev questions")

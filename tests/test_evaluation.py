@@ -84,14 +84,15 @@ def make_db(path, rows):
 
 
 def test_distinct_removed_unless_keep_distinct(tmp_path):
-    from sqlforge.evaluation import remove_distinct, verdicts
+    from sqlforge.evaluation import spider_exec_sql, verdicts
 
     db = make_db(tmp_path / "d.sqlite", [(1, "x"), (1, "x"), (2, "y")])
     rec = {"id": "q", "db_path": str(db), "gold": "SELECT DISTINCT a FROM t", "difficulty": "easy"}
     # gold and prediction both lose DISTINCT: [1, 1, 2] == [1, 1, 2]
     assert verdicts([rec], ["SELECT a FROM t"], "spider", Executor())[0]["correct"]
     assert not verdicts([rec], ["SELECT a FROM t"], "spider", Executor(), keep_distinct=True)[0]["correct"]
-    assert remove_distinct("SELECT COUNT(DISTINCT a), 'distinct' FROM t_distinct") == \
+    # the official exec text: DISTINCT dropped as a token, never inside a string or a longer name
+    assert spider_exec_sql("SELECT COUNT(DISTINCT a), 'distinct' FROM t_distinct", False, False) == \
         "SELECT COUNT( a), 'distinct' FROM t_distinct"
 
 

@@ -65,6 +65,8 @@ class DataConfig:
     source: Str  # real datasets: folder, zip file or URL holding the official layout
     sha256: Annotated[Str, Field(pattern=r"^([0-9a-f]{64})?$")]  # pinned hash of the source; "" = report it
     dev_split: Literal["dev", "spider-dk", "spider-syn", "spider-realistic"]  # Spider variants
+    skip_missing_databases: Bool  # true: questions whose database is missing are left out (counted, printed)
+    max_uncompressed_bytes: Positive  # an archive (zip) expanding past this is refused before extraction
     demo: DemoData
 
 
@@ -234,6 +236,7 @@ class ValidateConfig:
     timeout_s: Seconds
     max_questions: Limit
     keep_distinct: Bool  # Spider test-suite flag --keep_distinct
+    plug_value: Bool  # Spider test-suite flag --plug_value: gold values plugged into the prediction (Spider only)
     workers: Positive  # sandbox worker processes executing queries in parallel
 
 

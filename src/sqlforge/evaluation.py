@@ -19,12 +19,12 @@ docs/evaluation.md lists every rule next to the official behaviour.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from pathlib import Path
 
 from sqlforge.compare import CompareBudgetExceeded, spider_result_eq  # noqa: F401 (re-exported)
 from sqlforge.plug_value import plugged_predictions
+from sqlforge.spider_text import exec_text, official_prediction
 from sqlforge.sqlexec import EMPTY, TIMEOUT, ExecResult
 
 RULES = {"spider": {"timeout_s": 60.0}, "bird": {"timeout_s": 30.0}}
@@ -39,32 +39,6 @@ def rules_for(dataset: str, requested: str = "auto") -> str:
 def has_order_by(sql: str) -> bool:
     """The official test-suite check: the text "order by" anywhere in the gold SQL."""
     return "order by" in sql.lower()
-
-
-def remove_distinct(sql: str) -> str:
-    """Drop every DISTINCT keyword outside string literals, as the test-suite evaluator does
-    (it drops the token everywhere, COUNT(DISTINCT x) included)."""
-    out, i, quote = [], 0, None
-    while i < len(sql):
-        ch = sql[i]
-        if quote:
-            out.append(ch)
-            quote = None if ch == quote else quote
-        elif ch in "'\"`":
-            quote = ch
-            out.append(ch)
-        elif sql[i:i + 8].lower() == "distinct" and (i == 0 or not _word(sql[i - 1])) \
-                and (i + 8 == len(sql) or not _word(sql[i + 8])):
-            i += 8
-            continue
-        else:
-            out.append(ch)
-        i += 1
-    return "".join(out)
-
-
-def _word(ch: str) -> bool:
-    return ch.isalnum() or ch == "_"
 
 
 def test_suite_databases(db_path: str) -> list[str]:
@@ -95,19 +69,12 @@ def gold_timeout(t_gold: float, t_min: float, k: float, c: float) -> float:
 # 10,507 rows; a correct BIRD prediction may return more than 10,000), so judging must not stop at the
 # sandbox's default 10,000. Proposed param validate.max_result_rows.
 JUDGE_MAX_ROWS = 1_000_000
-_CURDATE_YEAR = re.compile(r"YEAR\s*\(\s*CURDATE\s*\(\s*\)\s*\)\s*", re.IGNORECASE)
 
 
 def spider_exec_sql(sql: str, keep_distinct: bool, is_prediction: bool) -> str:
-    """The text the test-suite evaluator executes. Its CLI replaces "value" by "1" in every prediction
-    line (case-sensitive, anywhere in the text); its exec path rejoins `> =`, `< =`, `! =`, drops DISTINCT
-    unless --keep_distinct, and runs YEAR(CURDATE()) as 2020."""
-    if is_prediction:
-        sql = sql.replace("value", "1")
-    sql = sql.replace("> =", ">=").replace("< =", "<=").replace("! =", "!=")
-    if not keep_distinct:
-        sql = remove_distinct(sql)
-    return _CURDATE_YEAR.sub("2020", sql)
+    """The text the test-suite evaluator executes: a prediction as its CLI reads the line
+    (`spider_text.official_prediction`), then its exec path's rewriting (`spider_text.exec_text`)."""
+    return exec_text(official_prediction(sql) if is_prediction else sql, keep_distinct)
 
 
 def _plan(rec: dict, pred: str, rules: str, keep_distinct: bool, plug_value: bool,
