@@ -18,13 +18,13 @@ import json
 from sqlforge.cli import run_stage, summary
 from sqlforge.config import load_params
 from sqlforge.engine.hf import TransformersEngine
-from sqlforge.evaluation import JUDGE_MAX_ROWS, judging, verdicts
+from sqlforge.evaluation import judge_from, judging
 from sqlforge.io import atomic_path, dump_jsonl, read_jsonl, write_json
 from sqlforge.prompts import sql_messages
 from sqlforge.reward import (RewardScorer, calibration_bins, grouped_reports, pair_group, pairwise_report,
                              policy_logprob_scores)
 from sqlforge.selection import regroup, select
-from sqlforge.sqlexec import Executor
+from sqlforge.sqlexec import sandbox_executor
 
 
 def main() -> None:
@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("--metrics", default="metrics/rm.json")
     args = parser.parse_args()
     params = load_params(args.params)
-    rules, timeout, keep_distinct = judging(params)
+    rules, timeout, _ = judging(params.validate, params.data.dataset)
     pairs = read_jsonl(args.pairs)
 
     # 0. reference: the policy's log-prob ranks the held-out pairs with no reward training at all
@@ -73,16 +73,16 @@ def main() -> None:
                           [cand["sql"] for _, _, cand in flat])
     sizes = [len(c["candidates"]) for c in cands]
     per_question = regroup(scores, sizes)
-    with Executor(timeout_s=timeout, workers=params.validate.workers, max_rows=JUDGE_MAX_ROWS) as executor:
+    with sandbox_executor(params.sandbox, timeout, params.validate.workers, judging=True) as executor:
         executions = executor.execute_many([(rec["db_path"], cand["sql"]) for _, rec, cand in flat])
         picks = [select(c, results, rm_scores)
                  for c, results, rm_scores in zip(cands, regroup(executions, sizes), per_question)]
         recs = [records[c["id"]] for c in cands]
-        judged = verdicts([rec for _, rec, _ in flat], [cand["sql"] for _, _, cand in flat], rules, executor,
-                          keep_distinct=keep_distinct)
+        judge = judge_from(params.validate, params.data.dataset, executor)
+        judged = judge.verdicts([rec for _, rec, _ in flat], [cand["sql"] for _, _, cand in flat])
         selectors = {}
         for name in ("greedy", "majority_vote", "best_of_n_rm"):
-            result = verdicts(recs, [p[name] for p in picks], rules, executor, keep_distinct=keep_distinct)
+            result = judge.verdicts(recs, [p[name] for p in picks])
             selectors[f"{name}_ex"] = sum(v["correct"] for v in result) / max(1, len(result))
     correct = [v["correct"] for v in judged]
     selectors["oracle_pass_at_n"] = sum(map(any, regroup(correct, sizes))) / max(1, len(cands))

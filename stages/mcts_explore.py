@@ -16,7 +16,7 @@ from sqlforge.engine import load_engine
 from sqlforge.io import atomic_path, dump_jsonl, read_jsonl, write_json
 from sqlforge.mcts import MCTS, Search, annotate_execution, candidates, choose
 from sqlforge.reward import RewardScorer
-from sqlforge.sqlexec import Executor
+from sqlforge.sqlexec import sandbox_executor
 
 
 def snapshot_iterations(iterations: int) -> list[int]:
@@ -47,7 +47,7 @@ def main() -> None:
     engine = load_engine(args.model, params.engine)
     uses_rm = cfg.rm_weight != 0 or cfg.selector == "reward_model"
     reward_model = RewardScorer(args.rm) if uses_rm else None
-    executor = Executor(timeout_s=cfg.timeout_s)
+    executor = sandbox_executor(params.sandbox, cfg.timeout_s)
     searches = [Search(rec, engine.tokenizer, cfg.prompt == "psg") for rec in records]
 
     def choose_all() -> list[tuple[list[dict], dict | None]]:

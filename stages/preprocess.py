@@ -18,16 +18,17 @@ from transformers import AutoTokenizer
 from sqlforge.cli import progress, run_stage, summary
 from sqlforge.config import load_params
 from sqlforge.datasets import Split, load_split
-from sqlforge.evaluation import JUDGE_MAX_ROWS, RULES, gold_failures, rules_for
+from sqlforge.evaluation import RULES, gold_failures, rules_for
 from sqlforge.extract import extract_sql
 from sqlforge.gold_filter import executable_golds
 from sqlforge.io import InputError, atomic_path, dump_jsonl, write_json
 from sqlforge.models import resolve_model
 from sqlforge.prompts import example_prompt, render, sql_messages
+from sqlforge import prompt_settings
 from sqlforge.psg import hard_reasons, psg_prefixes
 from sqlforge.revision_data import revision_examples
 from sqlforge.schema import fit_schema, load_descriptions
-from sqlforge.sqlexec import Executor
+from sqlforge.sqlexec import sandbox_executor
 
 
 def schema_texts(split: Split, cfg, tokenizer) -> dict[str, str]:
@@ -78,7 +79,7 @@ def main() -> None:
                     "train_loaded": len(splits["train"].examples),
                     "skipped_missing_databases": {split: {"questions": sum(s.skipped.values()), "by_db": s.skipped}
                                                   for split, s in splits.items()}}
-    with Executor(timeout_s=cfg.gold_timeout_s, workers=cfg.workers) as executor:
+    with sandbox_executor(params.sandbox, cfg.gold_timeout_s, cfg.workers) as executor:
         with progress("checking train gold SQL", len(splits["train"].examples)) as advance:
             splits["train"].examples, gold_counts = executable_golds(splits["train"].examples, executor, advance)
         counts["train_gold_filter"] = gold_counts
@@ -86,7 +87,7 @@ def main() -> None:
         # the end of validate: counted here, under the official timeout and validate's row cap, and scored
         # there as the official evaluator does
         rules = rules_for(params.data.dataset)
-        with Executor(timeout_s=RULES[rules]["timeout_s"], workers=cfg.workers, max_rows=JUDGE_MAX_ROWS) as judge:
+        with sandbox_executor(params.sandbox, RULES[rules]["timeout_s"], cfg.workers, judging=True) as judge:
             counts["dev_gold_failures"] = gold_failures([ex.to_dict() for ex in splits["dev"].examples], rules, judge)
 
         records = {}
@@ -125,7 +126,12 @@ def main() -> None:
     with atomic_path(args.out, is_dir=True) as out:
         for split, recs in records.items():
             dump_jsonl(out / f"{split}.jsonl", recs)
+        # the tables.json entries of dev's databases: Spider's exact match resolves columns and keys by them
+        dev = splits["dev"]
+        write_json(out / "dev_tables.json", {db: dev.tables[db] for db in sorted({ex.db_id for ex in dev.examples})})
         dump_jsonl(out / "sft.jsonl", sft)
+        # how these prompts were made: sft stores it in the model folder, so `sqlforge ask` asks the same way
+        prompt_settings.write(out, prompt_settings.from_preprocess(cfg))
 
     prompt_lengths = [len(tokenizer(render(tokenizer, s["prompt"]))["input_ids"]) for s in sft[:200]]
     counts["mean_prompt_tokens"] = sum(prompt_lengths) / max(1, len(prompt_lengths))

@@ -80,7 +80,7 @@ def main() -> None:
     (final / "training_args.bin").unlink(missing_ok=True)  # run bookkeeping, not part of the model
     canonical_adapter_config(final)
     (final / "base_model.txt").write_text(base + "\n")
-    prompt_settings.write(final, prompt_settings.from_preprocess(params.preprocess))
+    prompt_settings.copy(Path(args.data).parent, final)  # preprocess wrote it beside the SFT data
     with atomic_path(args.out, is_dir=True) as out:
         shutil.copytree(final, out, dirs_exist_ok=True)
     with atomic_path(args.live, is_dir=True) as live:

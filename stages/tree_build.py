@@ -17,7 +17,7 @@ from sqlforge.config import load_params
 from sqlforge.engine import load_engine
 from sqlforge.io import atomic_path, dump_jsonl, read_jsonl, write_json
 from sqlforge.models import model_fingerprint
-from sqlforge.sqlexec import Executor
+from sqlforge.sqlexec import sandbox_executor
 from sqlforge.trees import TreeSettings, build_trees, json_distance, stable_shard
 
 
@@ -59,7 +59,8 @@ def main() -> None:
         else:
             console.print(f"tree-build@{args.shard}: level {depth}, {prompts} prompts")
 
-    with Executor() as executor:
+    # queries carry their own timeouts (gold 60 s, predictions by tree.timeout)
+    with sandbox_executor(params.sandbox, params.tree.timeout.t_min) as executor:
         trees = build_trees(shard, engine, engine.tokenizer, executor, settings, progress=progress,
                             checkpoint=checkpoint, fingerprint=fingerprint)
     for tree in trees:

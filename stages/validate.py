@@ -23,13 +23,12 @@ from pathlib import Path
 
 from sqlforge.cli import progress, run_stage, summary
 from sqlforge.config import MCTSConfig, choices, load_params
-from sqlforge.evaluation import JUDGE_MAX_ROWS, accuracy_report, judging, verdicts
-from sqlforge.exact_match import exact_match
-from sqlforge.io import InputError, atomic_path, dump_jsonl, read_jsonl, write_json
+from sqlforge.evaluation import judge_from, judging
+from sqlforge.io import InputError, atomic_path, dump_jsonl, read_json, read_jsonl, write_json
 from sqlforge.mcts import choose
 from sqlforge.official_files import bird_prediction_text, gold_text, spider_prediction_text
-from sqlforge.selection import regroup, select
-from sqlforge.sqlexec import Executor
+from sqlforge.selection import select
+from sqlforge.sqlexec import sandbox_executor
 
 
 # the official semantics each rules name reproduces (docs/evaluation.md)
@@ -58,6 +57,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--dev", default="data/prepared/dev.jsonl")
+    parser.add_argument("--tables", default="data/prepared/dev_tables.json")
     parser.add_argument("--candidates", default="data/candidates/dev.jsonl")
     parser.add_argument("--rm-scores", default="data/rm_eval/scores.jsonl")
     parser.add_argument("--mcts", default="data/mcts/results.jsonl")
@@ -67,10 +67,8 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params(args.params)
     cfg = params.validate
-    rules, timeout, keep_distinct = judging(params)
-
-    # validate.plug_value (proposed param, the test-suite --plug_value): read with its default until declared
-    plug_value = cfg.plug_value and rules == "spider"
+    rules, timeout, keep_distinct = judging(cfg, params.data.dataset)
+    plug_value = cfg.plug_value and rules == "spider"  # the test-suite's --plug_value; BIRD has none
     records = read_jsonl(args.dev)
     if not records:
         raise InputError(f"{args.dev}: no dev questions")
@@ -88,10 +86,10 @@ def main() -> None:
     metrics: dict = {"rules": {"name": rules, "timeout_s": timeout, "distinct_removed": not keep_distinct,
                                "test_suite_databases": rules == "spider", "plug_value": plug_value,
                                "order_by": "textual 'order by' in gold" if rules == "spider" else "ignored",
-                               "reproduces": REPRODUCES[rules], "max_result_rows": JUDGE_MAX_ROWS},
+                               "reproduces": REPRODUCES[rules], "max_result_rows": params.sandbox.gold_max_rows},
                      "dataset": {"name": params.data.dataset, "dev_sha256": dataset_hash(Path(args.dev)),
                                  "questions": len(records)}}
-    with Executor(timeout_s=timeout, workers=cfg.workers, max_rows=JUDGE_MAX_ROWS) as executor, \
+    with sandbox_executor(params.sandbox, timeout, cfg.workers, judging=True) as executor, \
             atomic_path(args.out, is_dir=True) as out:
         # fair selectors: candidates, their scores and their own execution results, never the gold
         executions = {}
@@ -107,28 +105,16 @@ def main() -> None:
         if len(on_mcts) < len(records):  # the same questions, for a fair comparison
             predictors["greedy_on_mcts_questions"] = (on_mcts, [picks[r["id"]]["greedy"] for r in on_mcts])
 
+        judge = judge_from(cfg, params.data.dataset, executor, read_json(args.tables) if rules == "spider" else None)
         for name, (recs, preds) in predictors.items():
-            with progress(f"validate {name}", 2 * len(preds)) as advance:
-                result = verdicts(recs, preds, rules, executor, keep_distinct=keep_distinct, progress=advance,
-                                  plug_value=plug_value)
-            metrics[name] = accuracy_report(recs, result)
-            if rules == "spider":  # secondary metric: exact-set-match, values ignored
-                metrics[name]["em"] = sum(exact_match(r["gold"], p) for r, p in zip(recs, preds)) / max(1, len(recs))
+            with progress(f"validate {name}", len(preds)) as advance:
+                metrics[name], result = judge.report(recs, preds, progress=advance)  # Spider: with `em`
             write_official_format(out, name, rules, recs, preds)
             dump_jsonl(out / f"{name}.jsonl", [{**v, "sql": p} for v, p in zip(result, preds)])
         write_official_format(out, "gold", rules, records, [r["gold"] for r in records])
 
-        def any_correct(recs: list[dict], sql_lists: list[list[str]]) -> dict:
-            """Oracle, reported under its own name: did any of a question's SQLs match the gold?"""
-            flat = [(rec, sql) for rec, sqls in zip(recs, sql_lists) for sql in sqls]
-            judged = verdicts([r for r, _ in flat], [sql for _, sql in flat], rules, executor,
-                              keep_distinct=keep_distinct)
-            found = [{"id": rec["id"], "correct": any(v["correct"] for v in group)}
-                     for rec, group in zip(recs, regroup(judged, [len(sqls) for sqls in sql_lists]))]
-            return accuracy_report(recs, found)
-
         cand_sqls = [[c["sql"] for c in cands[r["id"]]["candidates"]] for r in records]
-        metrics["oracle_pass_at_n"] = {**any_correct(records, cand_sqls),
+        metrics["oracle_pass_at_n"] = {**judge.any_correct(records, cand_sqls),
                                        "n": sum(map(len, cand_sqls)) // max(1, len(records))}
         # every gold-free selector on the same MCTS candidates (choices made before any verdict), and,
         # under an oracle name, whether any candidate MCTS found is right: the ceiling of all selectors
@@ -139,16 +125,14 @@ def main() -> None:
             if selector == "reward_model" and not scored:  # RM scores exist only when mcts-explore loaded the RM
                 continue
             chosen = [choose(cands_, selector) for cands_ in mcts_cands]
-            metrics["mcts_ex_by_selector"][selector] = accuracy_report(on_mcts, verdicts(
-                on_mcts, [c["sql"] if c else "" for c in chosen], rules, executor, keep_distinct=keep_distinct))["ex"]
+            metrics["mcts_ex_by_selector"][selector] = judge.report(on_mcts, [c["sql"] if c else "" for c in chosen])[0]["ex"]
         metrics["oracle_mcts_any_candidate"] = {
-            **any_correct(on_mcts, [[c["sql"] for c in cands_] for cands_ in mcts_cands]),
+            **judge.any_correct(on_mcts, [[c["sql"] for c in cands_] for cands_ in mcts_cands]),
             "mean_candidates": sum(map(len, mcts_cands)) / max(1, len(on_mcts))}
         # anytime MCTS: the choice it would have made after 1, 2, 4, ... iterations
         snapshots = sorted({k for r in on_mcts for k in mcts[r["id"]].get("chosen_by_iterations", {})}, key=int)
         metrics["mcts_ex_by_iterations"] = {
-            k: accuracy_report(on_mcts, verdicts(on_mcts, [mcts[r["id"]]["chosen_by_iterations"][k] for r in on_mcts],
-                                                 rules, executor, keep_distinct=keep_distinct))["ex"]
+            k: judge.report(on_mcts, [mcts[r["id"]]["chosen_by_iterations"][k] for r in on_mcts])[0]["ex"]
             for k in snapshots}
         metrics["executed_queries"] = executor.calls
     write_json(args.metrics, metrics)

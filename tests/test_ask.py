@@ -17,7 +17,7 @@ import yaml
 from sqlforge import prompt_settings
 from sqlforge.prompts import sql_messages
 
-from conftest import REPO
+from conftest import REPO, repo_params
 
 SQLFORGE = Path(sys.executable).parent / "sqlforge"  # the console script of the environment running the tests
 
@@ -26,21 +26,20 @@ SQLFORGE = Path(sys.executable).parent / "sqlforge"  # the console script of the
 def merged_model(tmp_path_factory, tiny_model, demo_records) -> Path:
     """The tiny base model fine-tuned (full, 24 steps of 4) on demo questions, saved with its prompt settings as
     sft writes them (that the stage scripts write and copy the file: tests/test_training.py)."""
-    from sqlforge.config import PreprocessConfig, SFTConfig
     from sqlforge.sft import build_trainer, sft_dataset
 
     work = tmp_path_factory.mktemp("ask_model")
     records = [{"prompt": sql_messages(r["schema"], r["question"]),
                 "completion": [{"role": "assistant", "content": r["gold"]}]} for r in demo_records["train"][:160]]
-    cfg = SFTConfig(method="full", max_steps=24, batch_size=4, learning_rate=0.005, save_steps=0,
-                    modules_to_save=[])
+    cfg = repo_params({"sft": {"method": "full", "max_steps": 24, "batch_size": 4, "learning_rate": 0.005,
+                               "save_steps": 0, "modules_to_save": []}}).sft
     trainer = build_trainer(cfg, sft_dataset(records), str(tiny_model), work / "work")
     trainer.train()
     out = work / "merged"
     trainer.save_model(str(out))
     # demo_records' schema text has 0 sample values: what the model is trained on is what it is asked with
-    prompt_settings.write(out, prompt_settings.from_preprocess(PreprocessConfig(sample_values=0,
-                                                                                max_schema_tokens=512)))
+    preprocess = repo_params({"preprocess": {"sample_values": 0, "max_schema_tokens": 512}}).preprocess
+    prompt_settings.write(out, prompt_settings.from_preprocess(preprocess))
     return out
 
 
@@ -79,21 +78,21 @@ def test_ask_builds_the_training_prompt_and_reads_settings_from_the_model(merged
     from sqlforge.ask import Asker
 
     rec = demo_records["train"][0]
-    asker = Asker(merged_model, rec["db_path"])
+    asker = Asker(merged_model, rec["db_path"], repo_params())
     assert asker.messages(rec["question"]) == sql_messages(rec["schema"], rec["question"])
     assert asker.notes() == []
     asker.close()
 
     other = tmp_path / "model"
     shutil.copytree(merged_model, other)
-    settings, _ = prompt_settings.read(other)
+    settings, _ = prompt_settings.read(other, repo_params().preprocess)
     prompt_settings.write(other, prompt_settings.PromptSettings(settings.templates, 3, True, 1024))
-    asker = Asker(other, rec["db_path"])
+    asker = Asker(other, rec["db_path"], repo_params())
     assert "e.g." in asker.schema and asker.schema != rec["schema"]  # 3 sample values per column now
     asker.close()
 
     (other / prompt_settings.FILENAME).unlink()
-    asker = Asker(other, rec["db_path"])
+    asker = Asker(other, rec["db_path"], repo_params())
     assert asker.notes() and "no sqlforge_prompt.json" in asker.notes()[0]
     asker.close()
 
@@ -132,15 +131,13 @@ def test_best_of_n_and_mcts_choose_among_their_own_candidates(merged_model, shop
     """best-of-n without a reward model ranks by the policy's log p(SQL) and says so; MCTS returns a SQL
     its search found. Both run the chosen SQL in the sandbox."""
     from sqlforge.ask import Asker
-    from sqlforge.config import EngineConfig, MCTSConfig
-
-    asker = Asker(merged_model, shop_db, "best-of-n", n=3, rm_dir=tmp_path / "no-rm")
+    asker = Asker(merged_model, shop_db, repo_params(), "best-of-n", n=3, rm_dir=tmp_path / "no-rm")
     answer = asker.ask("How many customers are there?")
     assert answer.sql and "log p(SQL)" in answer.notes[0] and "no reward model" in answer.notes[0]
     assert answer.result.ok or answer.result.error
     asker.close()
-    asker = Asker(merged_model, shop_db, "mcts", mcts_cfg=MCTSConfig(iterations=2, expand_n=2, top_k=2),
-                  engine_cfg=EngineConfig(max_new_tokens=48))
+    small = repo_params({"mcts": {"iterations": 2, "expand_n": 2, "top_k": 2}, "engine": {"max_new_tokens": 48}})
+    asker = Asker(merged_model, shop_db, small, "mcts")
     answer = asker.ask("How many customers are there?")
     assert answer.selector == "mcts" and answer.sql and "2 iterations" in answer.notes[0]
     asker.close()
@@ -153,7 +150,7 @@ def test_sandbox_refusal_is_shown_with_its_reason(merged_model, shop_db, capsys)
     from sqlforge.ask import Answer, Asker
     from sqlforge.commands.ask import show
 
-    asker = Asker(merged_model, shop_db)
+    asker = Asker(merged_model, shop_db, repo_params())
     for sql, kind in (("DELETE FROM customer", "denied"), ("SELECT nope FROM customer", "runtime")):
         result = asker.executor.execute(shop_db, sql)
         assert result.error_kind == kind

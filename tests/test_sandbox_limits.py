@@ -272,3 +272,27 @@ def test_denied_still_means_a_refused_query(db):
     with Executor(timeout_s=5) as executor:
         assert executor.execute(db, "DELETE FROM item").error_kind == DENIED
         assert executor.execute(db, "SELECT count(*) FROM item").error_kind == OK
+
+
+def test_library_defaults_equal_params_yaml():
+    """The pipeline takes its bounds from params.yaml's sandbox section; commands outside the pipeline
+    (sqlforge evaluate) use the library's defaults. They are the same numbers, checked here so they cannot drift."""
+    import dataclasses
+    import inspect
+
+    from sqlforge.evaluation import JUDGE_MAX_ROWS
+    from sqlforge.sqlexec import GOLD_LIMITS, Executor, Limits
+
+    from conftest import repo_params
+
+    sandbox = repo_params().sandbox
+    defaults = {f.name: f.default for f in dataclasses.fields(Limits)}
+    init = inspect.signature(Executor.__init__).parameters
+    assert (defaults["memory_mb"], defaults["max_rows"], defaults["max_cells"], defaults["max_bytes"]) == \
+        (sandbox.memory_mb, sandbox.max_rows, sandbox.max_cells, sandbox.max_result_mb << 20)
+    assert (init["memory_mb"].default, init["max_rows"].default, init["max_cells"].default,
+            init["max_bytes"].default, init["cache_bytes"].default) == \
+        (sandbox.memory_mb, sandbox.max_rows, sandbox.max_cells, sandbox.max_result_mb << 20, sandbox.cache_mb << 20)
+    assert GOLD_LIMITS == Limits(sandbox.gold_memory_mb, sandbox.gold_max_rows, sandbox.gold_max_cells,
+                                 sandbox.gold_max_result_mb << 20)
+    assert JUDGE_MAX_ROWS == sandbox.gold_max_rows

@@ -104,3 +104,37 @@ def test_the_import_walk_sees_function_level_and_package_imports(tmp_path):
     needed = required_deps(REPO / "stages" / "preprocess.py")
     assert "src/sqlforge/engine/__init__.py" in needed and "src/sqlforge/__init__.py" in needed
     assert "src/sqlforge/config.py" in needed and "prompts" in needed
+
+
+def params_read(script: Path) -> set[str]:
+    """Dotted params paths a stage script reads: `params.a.b` -> "a.b", `params.a` (whole section) -> "a".
+    Library functions take sections or values, never the whole params, so the script shows every read."""
+    tree = ast.parse(script.read_text())
+    inner = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}  # part of a longer chain
+    chains = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) \
+                and isinstance(node.value.value, ast.Name) and node.value.value.id == "params":
+            chains.add(f"{node.value.attr}.{node.attr}")
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "params" \
+                and id(node) not in inner:
+            chains.add(node.attr)
+    return chains
+
+
+def test_every_stage_lists_the_params_it_reads():
+    from sqlforge.config import Params
+    import dataclasses
+
+    sections = {f.name for f in dataclasses.fields(Params)}
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    problems = []
+    for name, (script, _) in stage_scripts().items():
+        stage = stages[name.split("@")[0]]
+        listed = [p if isinstance(p, str) else next(iter(p)) for p in stage.get("do", stage).get("params", [])]
+        for chain in sorted(params_read(script)):
+            if chain.split(".")[0] not in sections:
+                continue  # an attribute of something else named params
+            if not any(chain == p or chain.startswith(p + ".") for p in listed):
+                problems.append(f"{name}: add params '{chain}'")
+    assert not problems, "dvc.yaml params miss what stages read:\n" + "\n".join(problems)

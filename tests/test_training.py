@@ -78,8 +78,11 @@ def test_sft_and_merge_scripts(tiny_model, demo_records, tmp_path):
     data.write_text("".join(json.dumps(r) + "\n" for r in sft_records(demo_records["train"][:32])))
     params = tmp_path / "params.yaml"
     # 10 steps: the first loss is logged (and plotted) at step 10
-    write_params(params, {"sft": {"max_steps": 10, "batch_size": 8, "lora_r": 8, "lora_alpha": 16},
-                          "preprocess": {"sample_values": 3}})
+    write_params(params, {"sft": {"max_steps": 10, "batch_size": 8, "lora_r": 8, "lora_alpha": 16}})
+    from sqlforge import prompt_settings
+
+    # preprocess writes the settings its prompts were built with beside the SFT data
+    prompt_settings.write(tmp_path, prompt_settings.from_preprocess(repo_params({"preprocess": {"sample_values": 3}}).preprocess))
     run_stage("sft.py", "--params", params, "--data", data, "--base-model", tiny_model, "--out", tmp_path / "sft",
               "--live", tmp_path / "live", "--metrics", tmp_path / "sft.json")
     metrics = json.loads((tmp_path / "sft.json").read_text())
@@ -89,11 +92,9 @@ def test_sft_and_merge_scripts(tiny_model, demo_records, tmp_path):
     assert not (tmp_path / "sft-work").exists()
 
     run_stage("merge.py", "--sft", tmp_path / "sft", "--out", tmp_path / "merged", "--metrics", tmp_path / "m.json")
-    # the prompt the data was built with travels with the model: sft writes it, merge copies it (sqlforge ask)
-    from sqlforge import prompt_settings
-
+    # the prompt the data was built with travels with the model: sft stores it, merge copies it (sqlforge ask)
     for folder in ("sft", "merged"):
-        settings, found = prompt_settings.read(tmp_path / folder)
+        settings, found = prompt_settings.read(tmp_path / folder, repo_params().preprocess)
         assert found and settings.sample_values == 3, folder
         assert settings.templates["user.txt"] == (REPO / "prompts" / "user.txt").read_text()
     from peft import PeftModel

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sqlforge import prompt_settings
-from sqlforge.config import EngineConfig, MCTSConfig
+from sqlforge.config import Params
 from sqlforge.datasets import check_database
 from sqlforge.extract import extract_sql
 from sqlforge.io import InputError
@@ -73,18 +73,23 @@ def open_database(db_path: str | Path) -> tuple[Path, dict]:
 
 
 class Asker:
-    def __init__(self, model_dir: str | Path, db_path: str | Path, selector: str = "greedy", n: int = 8,
-                 temperature: float = 0.8, timeout_s: float = 30.0, engine_cfg: EngineConfig | None = None,
-                 rm_dir: str | Path = "models/rm", mcts_cfg: MCTSConfig | None = None, seed: int = 0):
+    def __init__(self, model_dir: str | Path, db_path: str | Path, params: Params, selector: str = "greedy",
+                 n: int | None = None, temperature: float | None = None, timeout_s: float = 30.0,
+                 rm_dir: str | Path = "models/rm", seed: int = 0):
+        """Settings come from `params` (the project's params.yaml: engine, candidates for sampling, mcts,
+        preprocess for a model folder without its own prompt settings); `n` and `temperature` override."""
         if selector not in SELECTORS:
             raise InputError(f"--select: {selector!r} is not one of {', '.join(SELECTORS)}")
         # every input is checked before the model loads: a typo costs no loading time
         self.db_path, entry = open_database(db_path)
         self.model_dir = check_model_folder(model_dir)
-        self.settings, self.settings_found = prompt_settings.read(self.model_dir)
-        self.selector, self.n, self.temperature, self.seed = selector, n, temperature, seed
-        self.engine_cfg = engine_cfg or EngineConfig()
-        self.mcts_cfg = replace(mcts_cfg or MCTSConfig(), temperature=temperature, seed=seed)
+        self.settings, self.settings_found = prompt_settings.read(self.model_dir, params.preprocess)
+        self.selector, self.seed = selector, seed
+        self.n = params.candidates.n if n is None else n
+        self.temperature = params.candidates.temperature if temperature is None else temperature
+        self.engine_cfg = replace(params.engine, batch_size=max(params.engine.batch_size, self.n + 1))
+        self.mcts_cfg = replace(params.mcts, seed=seed,
+                                temperature=params.mcts.temperature if temperature is None else temperature)
         self.rm_dir = Path(rm_dir)
 
         from sqlforge.engine import load_engine  # heavy: torch and transformers

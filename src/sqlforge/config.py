@@ -237,7 +237,23 @@ class ValidateConfig:
     max_questions: Limit
     keep_distinct: Bool  # Spider test-suite flag --keep_distinct
     plug_value: Bool  # Spider test-suite flag --plug_value: gold values plugged into the prediction (Spider only)
+    compare_budget_s: Seconds  # one result comparison past this is scored wrong and counted (compare_budget)
     workers: Positive  # sandbox worker processes executing queries in parallel
+
+
+@dataclass(config=_STRICT)
+class SandboxConfig:
+    """Bounds of every query the sandbox runs (docs/sandbox.md). Predictions get the first four;
+    golds are trusted (the official evaluators compare full results) but still bounded by the gold_* ones."""
+    memory_mb: Annotated[Int, Field(ge=64, le=65536)]  # worker address space (RLIMIT_AS)
+    max_rows: Positive
+    max_cells: Positive
+    max_result_mb: Annotated[Int, Field(ge=1, le=65536)]  # result cost: Python objects counted, not characters
+    cache_mb: Annotated[Int, Field(ge=0, le=65536)]  # in-process result cache (LRU by the same cost)
+    gold_memory_mb: Annotated[Int, Field(ge=64, le=65536)]
+    gold_max_rows: Positive  # also the row cap of a prediction being judged (the official scripts read all)
+    gold_max_cells: Positive
+    gold_max_result_mb: Annotated[Int, Field(ge=1, le=65536)]
 
 
 @dataclass(config=_STRICT)
@@ -253,6 +269,7 @@ class Params:
     rm: RMConfig
     mcts: MCTSConfig
     validate: ValidateConfig
+    sandbox: SandboxConfig
 
 
 _PARAMS = TypeAdapter(Params)

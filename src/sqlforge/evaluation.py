@@ -20,9 +20,11 @@ docs/evaluation.md lists every rule next to the official behaviour.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlforge.compare import CompareBudgetExceeded, spider_result_eq  # noqa: F401 (re-exported)
+from sqlforge.exact_match import exact_match
 from sqlforge.plug_value import plugged_predictions
 from sqlforge.spider_text import exec_text, official_prediction
 from sqlforge.sqlexec import EMPTY, TIMEOUT, ExecResult
@@ -111,9 +113,12 @@ def verdicts(records: list[dict], predictions: list[str], rules: str, executor, 
     """
     folders: dict = {}
     plans = [_plan(rec, pred, rules, keep_distinct, plug_value, folders) for rec, pred in zip(records, predictions)]
-    queries = [(db, sql) for dbs, gold, alts in plans for db in dbs for sql in (gold, *alts) if sql.strip()]
-    results = dict(zip(queries, executor.execute_many(queries, progress=progress)))
-    return [_verdict(rec, dbs, gold, alts, rules, results, executor.timeout_s, compare_budget_s)
+    # golds are trusted: they run under the sandbox's larger gold limits, apart from the predictions
+    gold_queries = list(dict.fromkeys((db, gold) for dbs, gold, _ in plans for db in dbs if gold.strip()))
+    pred_queries = [(db, sql) for dbs, _, alts in plans for db in dbs for sql in alts if sql.strip()]
+    golds = dict(zip(gold_queries, executor.execute_many(gold_queries, trusted=True)))
+    preds = dict(zip(pred_queries, executor.execute_many(pred_queries, progress=progress)))
+    return [_verdict(rec, dbs, gold, alts, rules, golds, preds, executor.timeout_s, compare_budget_s)
             for rec, (dbs, gold, alts) in zip(records, plans)]
 
 
@@ -125,14 +130,14 @@ def _run(results: dict, db: str, sql: str, rules: str):
     return ExecResult() if rules == "bird" else ExecResult(error_kind=EMPTY, error="empty query")
 
 
-def _verdict(rec: dict, dbs: list[str], gold_sql: str, alternatives: list[str], rules: str, results: dict,
-             timeout_s: float, compare_budget_s: float | None = None) -> dict:
-    golds = [_run(results, db, gold_sql, rules) for db in dbs]
+def _verdict(rec: dict, dbs: list[str], gold_sql: str, alternatives: list[str], rules: str, gold_results: dict,
+             pred_results: dict, timeout_s: float, compare_budget_s: float | None = None) -> dict:
+    golds = [_run(gold_results, db, gold_sql, rules) for db in dbs]
     failed = next((g for g in golds if not g.ok), None)
     out = {"id": rec["id"], "correct": False, "error_kind": "ok", "gold_failure": failed and failed.error_kind}
     for pred_sql in alternatives:
         for db, gold in zip(dbs, golds):
-            result = _run(results, db, pred_sql, rules)
+            result = _run(pred_results, db, pred_sql, rules)
             if not result.ok:
                 out["error_kind"] = result.error_kind
                 break
@@ -159,12 +164,45 @@ def gold_failures(records: list[dict], rules: str, executor) -> dict:
     """Golds that fail, time out or return too much on a database they are judged on: count, kinds, ids."""
     plans = [_plan(rec, "", rules, keep_distinct=True, plug_value=False) for rec in records]
     queries = [(db, gold) for dbs, gold, _ in plans for db in dbs]
-    results = dict(zip(queries, executor.execute_many(queries)))
+    results = dict(zip(queries, executor.execute_many(queries, trusted=True)))
     failed = [(rec["id"], next((results[(db, gold)].error_kind for db in dbs if not results[(db, gold)].ok), None))
               for rec, (dbs, gold, _) in zip(records, plans)]
     failed = [(qid, kind) for qid, kind in failed if kind]
     return {"count": len(failed), "by_kind": dict(sorted(Counter(kind for _, kind in failed).items())),
             "ids": [qid for qid, _ in failed[:50]]}
+
+
+@dataclass
+class Judge:
+    """One evaluator's settings, applied the same way to every predictor a stage scores."""
+    rules: str
+    executor: object
+    keep_distinct: bool = False
+    plug_value: bool = False
+    compare_budget_s: float | None = None
+    tables: dict | None = None  # db_id -> tables.json entry: Spider exact match resolves names with it
+
+    def verdicts(self, records: list[dict], predictions: list[str], progress=None) -> list[dict]:
+        return verdicts(records, predictions, self.rules, self.executor, self.keep_distinct, progress,
+                        self.plug_value, self.compare_budget_s)
+
+    def report(self, records: list[dict], predictions: list[str], progress=None) -> tuple[dict, list[dict]]:
+        """accuracy_report (with Spider's exact match as `em`) and the verdicts behind it."""
+        judged = self.verdicts(records, predictions, progress)
+        report = accuracy_report(records, judged)
+        if self.rules == "spider":
+            tables = self.tables or {}
+            report["em"] = sum(exact_match(r["gold"], official_prediction(p), tables.get(r["db_id"]))
+                               for r, p in zip(records, predictions)) / max(1, len(records))
+        return report, judged
+
+    def any_correct(self, records: list[dict], sql_lists: list[list[str]]) -> dict:
+        """Oracle, to be reported under a name that says so: does any of a question's SQLs match the gold?"""
+        flat = [(rec, sql) for rec, sqls in zip(records, sql_lists) for sql in sqls]
+        judged = iter(self.verdicts([r for r, _ in flat], [sql for _, sql in flat]))
+        found = [{"id": rec["id"], "correct": any([next(judged)["correct"] for _ in sqls])}
+                 for rec, sqls in zip(records, sql_lists)]
+        return accuracy_report(records, found)
 
 
 def accuracy_report(records: list[dict], verdict_list: list[dict]) -> dict:
@@ -181,8 +219,15 @@ def accuracy_report(records: list[dict], verdict_list: list[dict]) -> dict:
     }
 
 
-def judging(params) -> tuple[str, float, bool]:
-    """(rules, timeout, keep_distinct) for this dataset, from the validate section of params."""
-    rules = rules_for(params.data.dataset, params.validate.rules)
-    timeout = min(params.validate.timeout_s, RULES[rules]["timeout_s"])
-    return rules, timeout, params.validate.keep_distinct or rules == "bird"
+def judge_from(cfg, dataset: str, executor, tables: dict | None = None) -> Judge:
+    """The Judge the validate params section (`cfg`) describes for `dataset`."""
+    rules, _, keep_distinct = judging(cfg, dataset)
+    return Judge(rules, executor, keep_distinct, cfg.plug_value and rules == "spider", cfg.compare_budget_s,
+                 tables if rules == "spider" else None)
+
+
+def judging(cfg, dataset: str) -> tuple[str, float, bool]:
+    """(rules, timeout, keep_distinct) for `dataset` under the validate params section `cfg`."""
+    rules = rules_for(dataset, cfg.rules)
+    timeout = min(cfg.timeout_s, RULES[rules]["timeout_s"])
+    return rules, timeout, cfg.keep_distinct or rules == "bird"

@@ -37,9 +37,9 @@ def from_preprocess(cfg: PreprocessConfig, template_dir: Path = TEMPLATE_DIR) ->
     return PromptSettings(templates, cfg.sample_values, cfg.descriptions, cfg.max_schema_tokens)
 
 
-def defaults() -> PromptSettings:
-    """For a model folder sqlforge did not train: this checkout's templates and preprocess defaults."""
-    return from_preprocess(PreprocessConfig())
+def defaults(cfg: PreprocessConfig) -> PromptSettings:
+    """For a model folder sqlforge did not train: this checkout's templates and the preprocess params."""
+    return from_preprocess(cfg)
 
 
 def write(model_dir: str | Path, settings: PromptSettings) -> None:
@@ -54,11 +54,11 @@ def copy(src_dir: str | Path, dst_dir: str | Path) -> None:
         shutil.copyfile(src, Path(dst_dir) / FILENAME)
 
 
-def read(model_dir: str | Path) -> tuple[PromptSettings, bool]:
+def read(model_dir: str | Path, fallback: PreprocessConfig) -> tuple[PromptSettings, bool]:
     """The model's own settings and True, or the defaults and False when the folder has none."""
     path = Path(model_dir) / FILENAME
     if not path.is_file():
-        return defaults(), False
+        return defaults(fallback), False
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         settings = PromptSettings(templates={name: data["templates"][name] for name in TEMPLATES},

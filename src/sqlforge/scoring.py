@@ -18,6 +18,7 @@ from sqlforge.evaluation import JUDGE_MAX_ROWS, RULES, verdicts
 from sqlforge.exact_match import exact_match
 from sqlforge.io import InputError
 from sqlforge.official_files import read_bird_gold, read_bird_predictions, read_spider_files
+from sqlforge.spider_text import official_prediction
 from sqlforge.sqlexec import Executor
 
 ETYPES = ("all", "exec", "match")
@@ -91,8 +92,8 @@ def score(questions: list[dict], opts: Options, tables: dict | None = None, prog
         for q, row in zip(questions, rows):
             if q["db_id"] not in tables:
                 raise InputError(f"tables.json has no database {q['db_id']!r} (question {q['index']})")
-            # the official CLI replaces "value" by "1" in each prediction line before parsing it
-            row["em"] = bool(exact_match(q["gold"], q["pred"].replace("value", "1")))
+            # as the official CLI reads each prediction line ("value" -> "1"); names resolved by tables.json
+            row["em"] = bool(exact_match(q["gold"], official_prediction(q["pred"]), tables[q["db_id"]]))
     return rows
 
 

@@ -201,6 +201,18 @@ def run_query(conn: sqlite3.Connection, sql: str, timeout: float, max_rows: int,
         conn.set_progress_handler(None, 0)
 
 
+def sandbox_executor(sandbox, timeout_s: float, workers: int = 1, judging: bool = False) -> "Executor":
+    """The Executor the `sandbox` params section describes (config.SandboxConfig). `judging`: a prediction
+    being scored may return as many rows as a gold (the official scripts compare full results); its
+    memory and result cost stay bounded."""
+    gold = Limits(memory_mb=sandbox.gold_memory_mb, max_rows=sandbox.gold_max_rows,
+                  max_cells=sandbox.gold_max_cells, max_bytes=sandbox.gold_max_result_mb << 20)
+    return Executor(timeout_s=timeout_s, workers=workers,
+                    max_rows=sandbox.gold_max_rows if judging else sandbox.max_rows,
+                    max_bytes=sandbox.max_result_mb << 20, max_cells=sandbox.max_cells,
+                    memory_mb=sandbox.memory_mb, gold_limits=gold, cache_bytes=sandbox.cache_mb << 20)
+
+
 class Executor:
     """Runs queries in `workers` sandbox processes (sqlforge.sqlworker), each with cached read-only connections.
 

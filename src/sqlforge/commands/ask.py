@@ -16,8 +16,6 @@ import os
 import sys
 from pathlib import Path
 
-from sqlforge.config import EngineConfig
-
 DEFAULT_TIMEOUT_S = 30.0
 HISTORY = Path.home() / ".cache" / "sqlforge" / "ask_history"
 
@@ -30,12 +28,16 @@ def add_parser(subparsers) -> None:
     p.add_argument("--model", default="models/merged", help="model folder (default: the pipeline's models/merged)")
     p.add_argument("--select", default="greedy", choices=["greedy", "best-of-n", "vote", "mcts"],
                    help="how the SQL is chosen (default: greedy)")
-    p.add_argument("--n", type=int, default=8, help="samples besides the greedy SQL for best-of-n and vote")
-    p.add_argument("--temperature", type=float, default=0.8, help="sampling temperature (best-of-n, vote, mcts)")
+    p.add_argument("--params", default="params.yaml",
+                   help="the project's params: engine, sampling and MCTS settings (default: params.yaml)")
+    p.add_argument("--n", type=int, help="samples besides the greedy SQL for best-of-n and vote "
+                                         "(default: candidates.n in params)")
+    p.add_argument("--temperature", type=float, help="sampling temperature (default: candidates.temperature, "
+                                                     "mcts.temperature for mcts)")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds the SQL may run")
     p.add_argument("--rm", default="models/rm", help="reward model for best-of-n (default: models/rm when present)")
-    p.add_argument("--backend", default="transformers", choices=["transformers", "vllm"])
-    p.add_argument("--max-new-tokens", type=int, default=EngineConfig().max_new_tokens)
+    p.add_argument("--backend", choices=["transformers", "vllm"], help="default: engine.backend in params")
+    p.add_argument("--max-new-tokens", type=int, help="default: engine.max_new_tokens in params")
     p.add_argument("--rows", type=int, default=20, help="rows shown in the table (default: 20)")
     p.add_argument("--json", action="store_true", help="one JSON object per question, for scripts")
     p.set_defaults(func=run)
@@ -45,13 +47,16 @@ def run(args) -> int:
     from sqlforge.ask import Asker
     from sqlforge.io import InputError
 
+    from sqlforge.config import load_params
+
     for name, value, low in (("--n", args.n, 0), ("--timeout", args.timeout, 1e-9), ("--rows", args.rows, 0),
                              ("--temperature", args.temperature, 0), ("--max-new-tokens", args.max_new_tokens, 1)):
-        if value < low:
+        if value is not None and value < low:
             raise InputError(f"{name}: {value} is below {low:g}")
-    engine_cfg = EngineConfig(backend=args.backend, max_new_tokens=args.max_new_tokens, batch_size=max(8, args.n + 1))
-    asker = Asker(args.model, args.db, args.select, n=args.n, temperature=args.temperature, timeout_s=args.timeout,
-                  engine_cfg=engine_cfg, rm_dir=args.rm)
+    engine = {k: v for k, v in (("backend", args.backend), ("max_new_tokens", args.max_new_tokens)) if v is not None}
+    params = load_params(args.params, {"engine": engine})
+    asker = Asker(args.model, args.db, params, args.select, n=args.n, temperature=args.temperature,
+                  timeout_s=args.timeout, rm_dir=args.rm)
     try:
         for note in asker.notes():
             print(f"note: {note}", file=sys.stderr)
