@@ -8,17 +8,15 @@ import subprocess
 import sys
 
 import pytest
-import yaml
 
 from sqlforge.clauses import TOP_LEVEL, prefixes
-from sqlforge.config import MCTSConfig
 from sqlforge.engine.base import Completion
 from sqlforge.mcts import MCTS, Node, backup, candidates, choose, path_reward, select, uct
 from sqlforge.psg import EXEC_ERROR, MANY_TABLES, hard_reasons, psg_prefixes
 from sqlforge.sqlexec import Executor
 from sqlforge.trees import annotate, extract_pairs, feedback
 
-from conftest import REPO
+from conftest import REPO, repo_params, write_params
 from real_formats import make_spider
 
 
@@ -50,7 +48,7 @@ def test_rollout_and_unvisited_order_follow_intuition_not_reward():
     UCT gives an unvisited child intuition + w*sqrt(ln N). A finishing child's higher reward (81 > 28)
     must not pull the first iteration to it."""
     root, f, n, t = finishing_vs_continuing()
-    mcts = MCTS(engine=None, tokenizer=None, settings=MCTSConfig(iterations=1), max_new_tokens=8)
+    mcts = MCTS(engine=None, tokenizer=None, settings=repo_params({"mcts": {"iterations": 1}}).mcts, max_new_tokens=8)
     # the tree is fully expanded, so the real loop runs without generating anything
     mcts.run([type("S", (), {"root": root})()])
     assert (n.visits, t.visits, f.visits) == (1, 1, 0)
@@ -115,7 +113,7 @@ def test_best_path_selector_takes_the_highest_mean_reward_path():
 def test_expansion_drops_truncated_completions_and_cuts_subquery_clauses():
     """SQL-o1 keeps only completions that end (contain ';') and segments the flattened token stream, so
     a subquery's SELECT is an action of its own; duplicate actions are merged."""
-    mcts = MCTS(engine=None, tokenizer=None, settings=MCTSConfig(), max_new_tokens=8)
+    mcts = MCTS(engine=None, tokenizer=None, settings=repo_params().mcts, max_new_tokens=8)
     node = Node(prefix="SELECT a FROM t WHERE b IN (", depth=3)
     comps = [Completion("SELECT c FROM u)", finish_reason="stop"),
              Completion("SELECT c FROM u WHERE d = 1)", finish_reason="stop"),  # same first clause
@@ -123,22 +121,22 @@ def test_expansion_drops_truncated_completions_and_cuts_subquery_clauses():
     kids = mcts._children(node, comps)
     assert [k.prefix for k in kids] == ["SELECT a FROM t WHERE b IN (SELECT c"]
     assert not kids[0].terminal
-    keep = MCTS(engine=None, tokenizer=None, settings=MCTSConfig(drop_truncated=False), max_new_tokens=8)
+    keep = MCTS(engine=None, tokenizer=None, settings=repo_params({"mcts": {"drop_truncated": False}}).mcts, max_new_tokens=8)
     assert len(keep._children(node, comps)) == 2
     # top_level segmentation (sqlforge's earlier rule) takes the whole subquery as one action
-    flat = MCTS(engine=None, tokenizer=None, settings=MCTSConfig(clauses=TOP_LEVEL), max_new_tokens=8)
+    flat = MCTS(engine=None, tokenizer=None, settings=repo_params({"mcts": {"clauses": TOP_LEVEL}}).mcts, max_new_tokens=8)
     top = flat._children(Node(prefix="SELECT a FROM t"), [Completion(" WHERE b IN (SELECT c FROM u)")])
     assert [k.action for k in top] == [" WHERE b IN (SELECT c FROM u)"] and top[0].terminal and top[0].complete
     # the depth limit ends a path without completing its SQL (no goal reward)
-    deep = MCTS(engine=None, tokenizer=None, settings=MCTSConfig(max_depth=4), max_new_tokens=8)
+    deep = MCTS(engine=None, tokenizer=None, settings=repo_params({"mcts": {"max_depth": 4}}).mcts, max_new_tokens=8)
     (last,) = deep._children(node, comps[:1])
     assert last.terminal and not last.complete
 
 
 def test_sql_o1_settings_are_the_mcts_defaults():
     """_run_explore.py: 8 iterations, depth 20, w 100, top-k 3, alpha 0.4; llm_api.py: 3 sampled beams;
-    its server's sampling: temperature 0.9, top_p 0.7."""
-    s = MCTSConfig()
+    its server's sampling: temperature 0.9, top_p 0.7. (params.yaml holds the defaults.)"""
+    s = repo_params().mcts
     assert (s.iterations, s.max_depth, s.w_exp, s.top_k, s.alpha, s.expand_n) == (8, 20, 100.0, 3, 0.4, 3)
     assert (s.expansion, s.temperature, s.top_p, s.clauses, s.drop_truncated, s.selector) == (
         "samples", 0.9, 0.7, "nested", True, "best_path")
@@ -265,7 +263,7 @@ def test_train_rm_reports_pairs_dropped_for_length(tmp_path, tiny_model):
     pairs = tmp_path / "pairs.jsonl"
     pairs.write_text("".join(json.dumps(p) + "\n" for p in [short, long, short, long, short]))
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"rm": {"max_steps": 1, "batch_size": 2, "max_length": 64}}))
+    write_params(params, {"rm": {"max_steps": 1, "batch_size": 2, "max_length": 64}})
     proc = subprocess.run([sys.executable, str(REPO / "stages" / "train_rm.py"), "--params", str(params),
                            "--pairs", str(pairs), "--sft-model", str(tiny_model), "--out", str(tmp_path / "rm"),
                            "--live", str(tmp_path / "live"), "--metrics", str(tmp_path / "train_rm.json")],

@@ -16,7 +16,7 @@ from sqlforge.gold_filter import executable_golds
 from sqlforge.io import InputError, read_json, read_jsonl
 from sqlforge.schema import quote, schema_blocks
 from sqlforge.sources import _extract, materialize, tree_sha256
-from sqlforge.sqlexec import Executor
+from sqlforge.sqlexec import Executor, Limits
 from test_real_datasets import metrics, read_jsonl as read_lines, run_stages
 
 AWKWARD = ["From", "order", "ORDER", "Group", "select", "raise", "key", "2nd place", "1abc", "a b", "x-y",
@@ -125,7 +125,7 @@ def test_gold_over_the_row_cap_is_kept(tmp_path):
     conn.close()
     train = load_split(root, "spider", "train")
     big = [ex for ex in train.examples if ex.gold == "SELECT concert_name FROM concert ORDER BY year"]
-    with Executor(timeout_s=5, max_rows=10_000) as executor:
+    with Executor(timeout_s=5, gold_limits=Limits(max_rows=10_000)) as executor:  # golds run trusted
         kept, counts = executable_golds(train.examples, executor)
     assert big[0] in kept and counts["kept_over_row_cap"] == 1
     assert counts["dropped"] == 1 and counts["dropped_by_kind"] == {"runtime": 1}  # only the broken gold

@@ -19,7 +19,7 @@ from sqlforge.commands import main
 from sqlforge.evaluation import JUDGE_MAX_ROWS, _verdict, accuracy_report, verdicts
 from sqlforge.official_files import (BIRD_SEPARATOR, bird_prediction_text, gold_text, one_line,
                                      spider_prediction_text)
-from sqlforge.sqlexec import ExecResult, Executor
+from sqlforge.sqlexec import ExecResult, Executor, Limits
 
 
 def make_db(path, script):
@@ -52,7 +52,8 @@ def test_failing_gold_is_scored_wrong_and_counted_not_raised(numbers, rules, gol
     """Official BIRD catches every error of either query and scores 0; the test-suite script asserts the
     gold runs (and stops). Here: scored wrong, the run goes on, and the failure is counted."""
     records = [rec(numbers, gold), rec(numbers, "SELECT count(*) FROM n")]
-    with Executor(max_rows=10_000) as executor:  # the sandbox's default cap: the ORDER BY gold exceeds it
+    # golds run under the sandbox's gold bounds: here 10,000 rows, which the ORDER BY gold exceeds
+    with Executor(gold_limits=Limits(max_rows=10_000)) as executor:
         out = verdicts(records, ["SELECT x FROM n ORDER BY x", "SELECT count(*) FROM n"], rules, executor)
     assert [v["correct"] for v in out] == [False, True]
     assert out[0]["gold_failure"] == kind and out[1]["gold_failure"] is None
@@ -84,9 +85,9 @@ def test_bird_gives_prediction_and_gold_one_time_budget():
     """BIRD's func_timeout covers both queries together (meta_time_out, 30 s)."""
     r = rec("db", "SELECT 1")
     results = {("db", "SELECT 1"): ExecResult(rows=[(1,)], seconds=20.0), ("db", "SELECT 2-1"): ExecResult(rows=[(1,)], seconds=15.0)}
-    slow = _verdict(r, ["db"], "SELECT 1", ["SELECT 2-1"], "bird", results, 30.0)
+    slow = _verdict(r, ["db"], "SELECT 1", ["SELECT 2-1"], "bird", results, results, 30.0)
     assert not slow["correct"] and slow["error_kind"] == "timeout"
-    assert _verdict(r, ["db"], "SELECT 1", ["SELECT 2-1"], "bird", results, 40.0)["correct"]
+    assert _verdict(r, ["db"], "SELECT 1", ["SELECT 2-1"], "bird", results, results, 40.0)["correct"]
 
 
 def test_spider_runs_the_prediction_text_as_the_official_cli_does(numbers):
@@ -178,7 +179,9 @@ def test_evaluate_spider(tmp_path, spider_files, capsys):
     # keyword names and a double-quoted value run; columns may be permuted; the empty prediction
     # (written as SELECT) and the question whose gold fails are wrong; DISTINCT is dropped from both
     assert [r["exec"] for r in rows] == [True, True, False, True, False]
-    assert all(isinstance(r["em"], bool) for r in rows) and rows[1]["em"] and not rows[2]["em"]
+    # exact match on the official reader's parse, which reads a double-quoted name as a string value: these
+    # golds cannot be parsed officially (the official CLI crashes on them), scored False here
+    assert [r["em"] for r in rows] == [False] * 5
     assert all(r["hardness"] in ("easy", "medium", "hard", "extra") for r in rows)
     printed = capsys.readouterr().out
     assert "execution" in printed and "exact match" in printed and "0.600" in printed

@@ -9,9 +9,8 @@ import subprocess
 import sys
 
 import pytest
-import yaml
 
-from conftest import REPO
+from conftest import REPO, write_params
 from real_formats import RAILWAY_DEV, make_bird, make_spider_keywords
 from sqlforge.datasets import load_split
 
@@ -35,7 +34,7 @@ def run_validate(tmp_path, dataset, records, preds):
                                                            "exec_status": "ok", "exec_key": "k"}]}
                                           for r, p in zip(records, preds)])
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"data": {"dataset": dataset}, "validate": {"timeout_s": 5.0}}))
+    write_params(params, {"data": {"dataset": dataset}, "validate": {"timeout_s": 5.0}})
     out = tmp_path / "out"
     proc = subprocess.run([sys.executable, str(REPO / "stages" / "validate.py"), "--params", str(params),
                            "--dev", str(tmp_path / "dev.jsonl"), "--candidates", str(tmp_path / "cands.jsonl"),

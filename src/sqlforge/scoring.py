@@ -40,14 +40,15 @@ def _db_path(db_dir: Path, db_id: str) -> Path:
     return db_dir / db_id / f"{db_id}.sqlite"
 
 
-def load_questions(rules: str, gold: str | Path, pred: str | Path, db_dir: str | Path) -> list[dict]:
+def load_questions(rules: str, gold: str | Path, pred: str | Path, db_dir: str | Path,
+                   tables: dict | None = None) -> list[dict]:
     """One record per question: index, db_id, gold, pred, db_path (the database both run on), difficulty."""
     db_dir = Path(db_dir)
     if not db_dir.is_dir():
         raise InputError(f"{db_dir}: database folder not found")
     if rules == "spider":
         rows = read_spider_files(gold, pred)
-        questions = [{**row, "db_path": _db_path(db_dir, row["db_id"]), "difficulty": spider_hardness(row["gold"])}
+        questions = [{**row, "db_path": _db_path(db_dir, row["db_id"]), "difficulty": spider_hardness(row["gold"], (tables or {}).get(row["db_id"]))}
                      for row in rows]
     else:
         golds, preds = read_bird_gold(gold), read_bird_predictions(pred)

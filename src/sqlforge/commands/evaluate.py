@@ -44,8 +44,9 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     opts = Options(rules=args.rules, etype=args.etype, keep_distinct=args.keep_distinct,
                    plug_value=args.plug_value, timeout_s=args.timeout, workers=max(1, args.workers))
-    questions = load_questions(args.rules, args.gold, args.pred, args.db)
-    tables = read_tables(args.tables) if args.rules == "spider" and args.etype != "exec" else None
+    # tables.json: exact match resolves names and keys by it, and so does the official hardness of each gold
+    tables = read_tables(args.tables) if args.rules == "spider" else None
+    questions = load_questions(args.rules, args.gold, args.pred, args.db, tables)
     with progress("evaluate", len(questions)) as advance:
         rows = score(questions, opts, tables, progress=advance)
     with atomic_path(args.out) as tmp:
