@@ -112,6 +112,12 @@ def fresh_shell_env(repo: Path) -> dict[str, str]:
     return env
 
 
+def finished_experiments(repo: Path) -> set[str]:
+    """mcts.iterations of every experiment on HEAD that finished with metrics."""
+    table = csv.DictReader(io.StringIO(run(["dvc", "exp", "show", "--csv", "--no-pager"], repo).stdout))
+    return {row["mcts.iterations"] for row in table if row.get("Experiment") and row.get("greedy.ex")}
+
+
 @pytest.mark.slow
 def test_readme_commands_run_as_written(smoke_copy, tmp_path):
     blocks = readme_blocks((REPO / "README.md").read_text())
@@ -135,16 +141,15 @@ def test_readme_commands_run_as_written(smoke_copy, tmp_path):
         outputs[block.line] = proc.stdout
         if "sqlforge ask" in block.code:
             print(f"README.md:{block.line}\n$ {block.code}\n{proc.stdout}")  # the README's example output
+        if "dvc exp run" in block.code:
+            # now, not at the end: `dvc exp show` lists the experiments of HEAD, and the team block commits
+            assert finished_experiments(repo) >= {"16", "1", "3"}, run(["dvc", "exp", "show", "--csv"], repo).stdout
 
     by_code = {b.code: outputs[b.line] for b in blocks if b.kind == "run"}
     ask_plain = next(out for code, out in by_code.items() if code.startswith("sqlforge ask"))
     assert "SELECT" in ask_plain and "SQL ran in" in ask_plain
     ask_json = next(out for code, out in by_code.items() if "--json" in code and "sqlforge ask" in code)
     assert json.loads(ask_json.strip().splitlines()[-1])["error"] is None
-    # the one experiment and the queued sweep all finished, each with its own metrics
-    table = list(csv.DictReader(io.StringIO(run(["dvc", "exp", "show", "--csv", "--no-pager"], repo).stdout)))
-    finished = {row["mcts.iterations"] for row in table if row.get("Experiment") and row.get("greedy.ex")}
-    assert finished >= {"16", "1", "3"}, table
     teammate = next(out for code, out in by_code.items() if "git clone" in code)
     assert "Running stage" not in teammate  # restored from the remote, nothing re-run
     assert (repo / "sqlforge-teammate" / "models" / "merged" / "model.safetensors").is_file()
