@@ -68,7 +68,8 @@ SFT_TRAINER = {  # sft key -> new value, and where the built trainer shows it
     "lora_r": (3, lambda t: t.model.peft_config["default"].r),
     "lora_alpha": (5, lambda t: t.model.peft_config["default"].lora_alpha),
     "lora_dropout": (0.3, lambda t: t.model.peft_config["default"].lora_dropout),
-    "target_modules": ("q_proj", lambda t: sorted(t.model.peft_config["default"].target_modules)),
+    # a string is a regular expression over module names for peft; "all-linear" becomes a set of names
+    "target_modules": (r".*\.q_proj", lambda t: repr(t.model.peft_config["default"].target_modules)),
     "modules_to_save": (["lm_head"], lambda t: sorted(t.model.peft_config["default"].modules_to_save or [])),
     "method": ("full", lambda t: hasattr(t.model, "peft_config")),
     "sampling": ("group_by_length", lambda t: type(t.get_train_dataloader().batch_sampler.sampler).__name__),
