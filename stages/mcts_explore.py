@@ -14,7 +14,7 @@ from sqlforge.cli import progress, run_stage, summary
 from sqlforge.config import load_params
 from sqlforge.engine import load_engine
 from sqlforge.io import atomic_path, dump_jsonl, read_jsonl, write_json
-from sqlforge.mcts import MCTS, Search, annotate_execution, candidates, choose
+from sqlforge.mcts import MCTS, Search, choose_all
 from sqlforge.reward import RewardScorer
 from sqlforge.sqlexec import sandbox_executor
 
@@ -50,27 +50,13 @@ def main() -> None:
     executor = sandbox_executor(params.sandbox, cfg.timeout_s)
     searches = [Search(rec, engine.tokenizer, cfg.prompt == "psg") for rec in records]
 
-    def choose_all() -> list[tuple[list[dict], dict | None]]:
-        """Each search's candidates, annotated with execution status (and RM score), and its choice."""
-        all_cands = [candidates(search) for search in searches]
-        flat = [(search, cand) for search, cands in zip(searches, all_cands) for cand in cands]
-        results = executor.execute_many([(se.record["db_path"], cand["sql"]) for se, cand in flat])
-        for (_, cand), result in zip(flat, results):
-            annotate_execution(cand, result)
-        unscored = [(se, cand) for se, cand in flat if cand["rm_score"] is None]
-        if reward_model is not None and unscored:
-            messages = [se.messages() for se, _ in unscored]
-            for (_, cand), score in zip(unscored, reward_model.score(messages, [c["sql"] for _, c in unscored])):
-                cand["rm_score"] = score
-        return [(cands, choose(cands, cfg.selector)) for cands in all_cands]
-
     snapshots = snapshot_iterations(cfg.iterations)
     anytime: list[dict[str, str]] = [{} for _ in searches]
 
     def after_iteration(i: int) -> None:
         advance(1)
         if i in snapshots:
-            for by_iterations, (_, chosen) in zip(anytime, choose_all()):
+            for by_iterations, (_, chosen) in zip(anytime, choose_all(searches, executor, cfg.selector, reward_model)):
                 by_iterations[str(i)] = chosen["sql"] if chosen else ""
 
     start = time.monotonic()
@@ -81,7 +67,8 @@ def main() -> None:
     search_seconds = time.monotonic() - start
 
     results = []
-    for se, (cands, chosen), by_iterations in zip(searches, choose_all(), anytime):
+    for se, (cands, chosen), by_iterations in zip(searches, choose_all(searches, executor, cfg.selector, reward_model),
+                                                  anytime):
         results.append({"id": se.record["id"], "db_id": se.record["db_id"], "selector": cfg.selector,
                         "chosen_sql": chosen["sql"] if chosen else "", "chosen_by_iterations": by_iterations,
                         "candidates": cands})

@@ -11,17 +11,13 @@ import argparse
 import shutil
 from pathlib import Path
 
-import torch
 from datasets import Dataset
-from peft import LoraConfig
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
-from trl import RewardConfig, RewardTrainer
 
 from sqlforge.cli import run_stage, summary
 from sqlforge.config import load_params
 from sqlforge.io import InputError, atomic_path, read_jsonl, write_json
-from sqlforge.reward import rm_record
-from sqlforge.training import canonical_adapter_config, device_kwargs, last_logged, live_callback
+from sqlforge.reward import build_reward_trainer, rm_record
+from sqlforge.training import canonical_adapter_config, last_logged
 
 
 def main() -> None:
@@ -44,26 +40,12 @@ def main() -> None:
     unreachable = params.tree.max_depth
     dataset = Dataset.from_list([rm_record(p, cfg.margin_scale, unreachable) for p in pairs])
 
-    # model
+    # model and trainer
     base = args.sft_model if cfg.base == "sft" else cfg.base
-    tokenizer = AutoTokenizer.from_pretrained(base)
-    torch.manual_seed(cfg.seed)
-    model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1, dtype="auto")
-    model.config.pad_token_id = tokenizer.pad_token_id
-    peft_config = LoraConfig(task_type="SEQ_CLS", r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
-                             lora_dropout=cfg.lora_dropout, target_modules="all-linear", modules_to_save=["score"])
-
-    # trainer
     work = Path(args.out).with_name(Path(args.out).name + "-work")
-    training_args = RewardConfig(
-        output_dir=str(work), num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
-        per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
-        learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay, max_length=cfg.max_length,
-        center_rewards_coefficient=cfg.center_rewards_coefficient, seed=cfg.seed, data_seed=cfg.seed,
-        logging_steps=5, save_strategy="no", report_to="none", dataloader_num_workers=0, **device_kwargs())
     shutil.rmtree(args.live, ignore_errors=True)
-    trainer = RewardTrainer(model=model, args=training_args, train_dataset=dataset, processing_class=tokenizer,
-                            peft_config=peft_config, callbacks=[live_callback(args.live)])
+    trainer = build_reward_trainer(cfg, dataset, base, work, args.live)
+    tokenizer = trainer.processing_class
     # trl's RewardTrainer silently drops pairs whose chosen or rejected side tokenizes to more than
     # max_length tokens (prompt included): count what it really trains on
     trained = len(trainer.train_dataset)

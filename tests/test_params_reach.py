@@ -100,3 +100,35 @@ def test_each_sft_key_changes_the_trainer_it_builds(key, sft_data, tiny_model, t
     changed = build_trainer(repo_params({"sft": {**small, key: value}}).sft, sft_data, str(tiny_model),
                             tmp_path / "b")
     assert seen(default) != seen(changed), f"sft.{key}={value!r} did not reach the trainer"
+
+
+RM_TRAINER = {  # rm key -> new value, and where the built reward trainer shows it
+    "epochs": (3.0, lambda t: t.args.num_train_epochs),
+    "max_steps": (9, lambda t: t.args.max_steps),
+    "learning_rate": (0.02, lambda t: t.args.learning_rate),
+    "batch_size": (3, lambda t: t.args.per_device_train_batch_size),
+    "grad_accum": (3, lambda t: t.args.gradient_accumulation_steps),
+    "weight_decay": (0.2, lambda t: t.args.weight_decay),
+    "max_length": (99, lambda t: t.args.max_length),
+    "lora_r": (3, lambda t: t.model.peft_config["default"].r),
+    "lora_alpha": (5, lambda t: t.model.peft_config["default"].lora_alpha),
+    "lora_dropout": (0.3, lambda t: t.model.peft_config["default"].lora_dropout),
+    "center_rewards_coefficient": (0.5, lambda t: t.args.center_rewards_coefficient),
+    "seed": (4, lambda t: (t.args.seed, t.args.data_seed)),
+}
+
+
+@pytest.mark.parametrize("key", sorted(RM_TRAINER))
+def test_each_rm_key_changes_the_reward_trainer_it_builds(key, tiny_model, tmp_path):
+    from datasets import Dataset
+
+    from sqlforge.reward import build_reward_trainer, rm_record
+
+    prompt = [{"role": "user", "content": "how many singers?"}]
+    pair = {"prompt": prompt, "chosen": "SELECT count(*) FROM singer", "rejected": "SELECT 1",
+            "chosen_distance": 0, "rejected_distance": 1}
+    data = Dataset.from_list([rm_record(pair)] * 4)
+    value, seen = RM_TRAINER[key]
+    default = build_reward_trainer(repo_params().rm, data, str(tiny_model), tmp_path / "a")
+    changed = build_reward_trainer(repo_params({"rm": {key: value}}).rm, data, str(tiny_model), tmp_path / "b")
+    assert seen(default) != seen(changed), f"rm.{key}={value!r} did not reach the trainer"

@@ -166,14 +166,12 @@ class Asker:
         return sqls[best_of_n(scores)], [f"best of {len(sqls)} candidates by {how}"]
 
     def _mcts(self, question: str) -> tuple[str, list[str]]:
-        from sqlforge.mcts import MCTS, Search, annotate_execution, candidates, choose
+        from sqlforge.mcts import MCTS, Search, choose_all
 
         record = {"schema": self.schema, "question": question, "evidence": "", "db_path": str(self.db_path)}
         search = Search(record, self.tokenizer, self.mcts_cfg.prompt == "psg", self.settings.templates)
         MCTS(self.engine, self.tokenizer, self.mcts_cfg, self.engine_cfg.max_new_tokens).run([search])
-        cands = candidates(search)
-        for cand, result in zip(cands, self.executor.execute_many([(self.db_path, c["sql"]) for c in cands])):
-            annotate_execution(cand, result)
-        chosen = choose(cands, "best_reward")
+        [(cands, chosen)] = choose_all([search], self.executor, self.mcts_cfg.selector)
         return (chosen["sql"] if chosen else ""), [
-            f"MCTS, {self.mcts_cfg.iterations} iterations: {len(cands)} distinct SQL, best self-reward chosen"]
+            f"MCTS, {self.mcts_cfg.iterations} iterations: {len(cands)} distinct SQL, chosen by "
+            f"{self.mcts_cfg.selector}"]

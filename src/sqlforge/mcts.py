@@ -278,6 +278,22 @@ def annotate_execution(cand: dict, result) -> None:
     cand["exec_key"] = hashlib.sha1(repr(sorted(map(repr, result.rows))).encode()).hexdigest()[:12]
 
 
+def choose_all(searches: list["Search"], executor, selector: str,
+               reward_model=None) -> list[tuple[list[dict], dict | None]]:
+    """Each search's candidates, annotated with their execution status (and reward-model score when a
+    model is given), and the selector's choice among them: what mcts-explore and `sqlforge ask` report."""
+    all_cands = [candidates(search) for search in searches]
+    flat = [(search, cand) for search, cands in zip(searches, all_cands) for cand in cands]
+    for (_, cand), result in zip(flat, executor.execute_many([(se.record["db_path"], c["sql"]) for se, c in flat])):
+        annotate_execution(cand, result)
+    unscored = [(se, cand) for se, cand in flat if cand["rm_score"] is None]
+    if reward_model is not None and unscored:
+        scores = reward_model.score([se.messages() for se, _ in unscored], [c["sql"] for _, c in unscored])
+        for (_, cand), score in zip(unscored, scores):
+            cand["rm_score"] = score
+    return [(cands, choose(cands, selector)) for cands in all_cands]
+
+
 def choose(cands: list[dict], selector: str) -> dict | None:
     """Pick one candidate without the gold.
 

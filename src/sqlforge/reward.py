@@ -7,12 +7,39 @@ assistant's reply, through the tokenizer's chat template.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
 import torch
 
 from sqlforge.device import default_device
 from sqlforge.prompts import render
+
+
+def build_reward_trainer(cfg, dataset, base: str, work_dir: str | Path, live_dir: str | Path | None = None):
+    """trl's RewardTrainer for the rm params section (`cfg`): a one-label sequence classifier on `base`,
+    LoRA on every linear layer with the score head trained in full (modules_to_save), as ReSQLver's train.py."""
+    from peft import LoraConfig
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from trl import RewardConfig, RewardTrainer
+
+    from sqlforge.training import device_kwargs, live_callback
+
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    torch.manual_seed(cfg.seed)
+    model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1, dtype="auto")
+    model.config.pad_token_id = tokenizer.pad_token_id
+    peft_config = LoraConfig(task_type="SEQ_CLS", r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
+                             lora_dropout=cfg.lora_dropout, target_modules="all-linear", modules_to_save=["score"])
+    args = RewardConfig(
+        output_dir=str(work_dir), num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
+        learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay, max_length=cfg.max_length,
+        center_rewards_coefficient=cfg.center_rewards_coefficient, seed=cfg.seed, data_seed=cfg.seed,
+        logging_steps=5, save_strategy="no", report_to="none", dataloader_num_workers=0, **device_kwargs())
+    callbacks = [live_callback(live_dir)] if live_dir else []
+    return RewardTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                         peft_config=peft_config, callbacks=callbacks)
 
 
 def conversation(prompt: list[dict], sql: str) -> list[dict]:
