@@ -14,8 +14,9 @@ from sqlforge.cli import run_stage, summary
 from sqlforge.config import load_params
 from sqlforge.engine import load_engine
 from sqlforge.extract import extract_sql
-from sqlforge.io import atomic_path, dump_jsonl, read_jsonl, write_json
+from sqlforge.io import atomic_path, dump_jsonl, write_json
 from sqlforge.prompts import example_prompt
+from sqlforge.records import Example, read_records
 
 
 def main() -> None:
@@ -29,7 +30,7 @@ def main() -> None:
     params = load_params(args.params)
     cfg = params.candidates
 
-    records = read_jsonl(args.dev)
+    records = read_records(args.dev, Example)
     if cfg.max_questions > 0:
         records = records[: cfg.max_questions]
     engine = load_engine(args.model, params.engine)

@@ -19,8 +19,8 @@ from sqlforge.cli import run_stage, summary
 from sqlforge.config import load_params
 from sqlforge.engine.hf import TransformersEngine
 from sqlforge.evaluation import judge_from, judging
-from sqlforge.io import atomic_path, dump_jsonl, read_jsonl, write_json
-from sqlforge.prompts import sql_messages
+from sqlforge.io import atomic_path, dump_jsonl, write_json
+from sqlforge.records import CandidateSet, Example, Pair, inference_messages, read_records
 from sqlforge.reward import (RewardScorer, calibration_bins, grouped_reports, pair_group, pairwise_report,
                              policy_logprob_scores)
 from sqlforge.selection import regroup, select
@@ -41,7 +41,7 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params(args.params)
     rules, timeout, _ = judging(params.validate, params.data.dataset)
-    pairs = read_jsonl(args.pairs)
+    pairs = read_records(args.pairs, Pair)
 
     # 0. reference: the policy's log-prob ranks the held-out pairs with no reward training at all
     # (transformers even on GPU: a few hundred forward passes, and no vLLM instance holding the memory the RM needs)
@@ -66,10 +66,10 @@ def main() -> None:
     metrics["reference_policy_logprob"] = reference
 
     # 2. dev candidates: scores, execution, the selectors' picks, then verdicts
-    records = {r["id"]: r for r in read_jsonl(args.dev)}
-    cands = read_jsonl(args.candidates)
+    records = {r["id"]: r for r in read_records(args.dev, Example)}
+    cands = read_records(args.candidates, CandidateSet)
     flat = [(c, records[c["id"]], cand) for c in cands for cand in c["candidates"]]
-    scores = scorer.score([sql_messages(rec["schema"], rec["question"], rec["evidence"]) for _, rec, _ in flat],
+    scores = scorer.score([inference_messages(rec) for _, rec, _ in flat],
                           [cand["sql"] for _, _, cand in flat])
     sizes = [len(c["candidates"]) for c in cands]
     per_question = regroup(scores, sizes)

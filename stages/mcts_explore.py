@@ -13,8 +13,9 @@ import time
 from sqlforge.cli import progress, run_stage, summary
 from sqlforge.config import load_params
 from sqlforge.engine import load_engine
-from sqlforge.io import atomic_path, dump_jsonl, read_jsonl, write_json
+from sqlforge.io import atomic_path, dump_jsonl, write_json
 from sqlforge.mcts import MCTS, Search, choose_all
+from sqlforge.records import Example, read_records
 from sqlforge.reward import RewardScorer
 from sqlforge.sqlexec import sandbox_executor
 
@@ -41,7 +42,7 @@ def main() -> None:
     params = load_params(args.params)
     cfg = params.mcts
 
-    records = read_jsonl(args.dev)
+    records = read_records(args.dev, Example)
     if cfg.max_questions > 0:
         records = records[: cfg.max_questions]
     engine = load_engine(args.model, params.engine)

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from sqlforge.cli import run_stage, summary
 from sqlforge.config import load_params
-from sqlforge.io import InputError, atomic_path, dump_jsonl, read_jsonl, write_json
-from sqlforge.prompts import sql_messages
-from sqlforge.trees import INF, extract_pairs, json_distance
+from sqlforge.io import InputError, atomic_path, dump_jsonl, write_json
+from sqlforge.records import Example, Tree, distance_from_json, distance_to_json, inference_messages, read_records
+from sqlforge.trees import INF, extract_pairs
 
 
 def in_test_split(question_id: str, seed: int, fraction: float) -> bool:
@@ -41,21 +41,21 @@ def main() -> None:
     for path in shard_files:
         if not path.is_file():
             raise InputError(f"{path}: shard output missing (run tree-build for every shard)")
-        trees += read_jsonl(path)
+        trees += read_records(path, Tree)
     trees.sort(key=lambda t: t["question_id"])
-    records = {r["id"]: r for r in read_jsonl(args.train)}
+    records = {r["id"]: r for r in read_records(args.train, Example)}
 
     splits: dict[str, list[dict]] = {"train": [], "test": []}
     for tree in trees:
         for node in tree["nodes"]:
-            node["distance"] = INF if node["distance"] is None else node["distance"]
+            node["distance"] = distance_from_json(node["distance"])
         rec = records[tree["question_id"]]
-        prompt = sql_messages(rec["schema"], rec["question"], rec["evidence"])
+        prompt = inference_messages(rec)
         split = "test" if in_test_split(tree["question_id"], cfg.seed, cfg.test_fraction) else "train"
         for k, pair in enumerate(extract_pairs(tree, prompt, cfg.kinds, cfg.keep_failed_siblings)):
             pair["id"] = f"{tree['question_id']}-{k}"
-            pair["chosen_distance"] = json_distance(pair["chosen_distance"])
-            pair["rejected_distance"] = json_distance(pair["rejected_distance"])
+            pair["chosen_distance"] = distance_to_json(pair["chosen_distance"])
+            pair["rejected_distance"] = distance_to_json(pair["rejected_distance"])
             splits[split].append(pair)
 
     with atomic_path(args.out, is_dir=True) as out:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from transformers import AutoTokenizer
 
+from sqlforge import prompt_settings
 from sqlforge.cli import progress, run_stage, summary
 from sqlforge.config import load_params
 from sqlforge.datasets import Split, load_split
@@ -23,9 +24,9 @@ from sqlforge.extract import extract_sql
 from sqlforge.gold_filter import executable_golds
 from sqlforge.io import InputError, atomic_path, dump_jsonl, write_json
 from sqlforge.models import resolve_model
-from sqlforge.prompts import example_prompt, render, sql_messages
-from sqlforge import prompt_settings
+from sqlforge.prompts import example_prompt, render
 from sqlforge.psg import hard_reasons, psg_prefixes
+from sqlforge.records import inference_messages
 from sqlforge.revision_data import revision_examples
 from sqlforge.schema import fit_schema, load_descriptions
 from sqlforge.sqlexec import sandbox_executor
@@ -115,7 +116,7 @@ def main() -> None:
         cuts = psg_prefixes(rec["gold"], cfg.psg.mode, cfg.psg.ratio, rng, is_hard, cfg.psg.clauses)
         for prefix in ([""] if cfg.psg.keep_plain or not cuts else []) + cuts:
             sft.append({"id": rec["id"], "psg_prefix": prefix, "revision_of": "",
-                        "prompt": sql_messages(rec["schema"], rec["question"], rec["evidence"], prefix),
+                        "prompt": inference_messages(rec, prefix),
                         "completion": [{"role": "assistant", "content": rec["gold"]}]})
     sft += revisions  # revision prompt (wrong SQL + execution feedback) -> gold: what tree-build asks for
     counts["sft_examples"] = len(sft)

@@ -22,9 +22,10 @@ from pathlib import Path
 from sqlforge import prompt_settings
 from sqlforge.cli import console, run_stage, summary
 from sqlforge.config import load_params
-from sqlforge.io import atomic_path, read_jsonl, write_json
+from sqlforge.io import atomic_path, write_json
 from sqlforge.launch import is_launched, is_main_process, relaunch
 from sqlforge.models import model_fingerprint, resolve_model
+from sqlforge.records import SFTExample, read_records
 from sqlforge.sft import build_trainer, sft_dataset
 from sqlforge.training import (canonical_adapter_config, check_attention, check_qlora, device_kwargs, last_logged,
                                resumable_work_dir)
@@ -49,7 +50,7 @@ def main() -> None:
         sys.exit(relaunch(cfg.launcher, cfg.num_processes, __file__, sys.argv[1:]))
     main_process = is_main_process()
 
-    records = read_jsonl(args.data)
+    records = read_records(args.data, SFTExample)
     if cfg.max_examples > 0:
         records = records[: cfg.max_examples]
     dataset = sft_dataset(records)

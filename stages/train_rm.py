@@ -15,7 +15,8 @@ from datasets import Dataset
 
 from sqlforge.cli import run_stage, summary
 from sqlforge.config import load_params
-from sqlforge.io import InputError, atomic_path, read_jsonl, write_json
+from sqlforge.io import InputError, atomic_path, write_json
+from sqlforge.records import Pair, read_records
 from sqlforge.reward import build_reward_trainer, rm_record
 from sqlforge.training import canonical_adapter_config, last_logged
 
@@ -33,7 +34,7 @@ def main() -> None:
     cfg = params.rm
 
     # data: conversational prompt + one-message completions
-    pairs = read_jsonl(args.pairs)
+    pairs = read_records(args.pairs, Pair)
     if not pairs:
         raise InputError(f"{args.pairs}: no training pairs (tree-build found no revision pairs)")
     # an unreachable node counts as one revision beyond the largest finite distance (max_depth - 1)

@@ -15,10 +15,11 @@ from pathlib import Path
 from sqlforge.cli import console, run_stage, summary
 from sqlforge.config import load_params
 from sqlforge.engine import load_engine
-from sqlforge.io import atomic_path, dump_jsonl, read_jsonl, write_json
+from sqlforge.io import atomic_path, dump_jsonl, write_json
 from sqlforge.models import model_fingerprint
+from sqlforge.records import Example, distance_to_json, read_records
 from sqlforge.sqlexec import sandbox_executor
-from sqlforge.trees import TreeSettings, build_trees, json_distance, stable_shard
+from sqlforge.trees import TreeSettings, build_trees, stable_shard
 
 
 def main() -> None:
@@ -35,7 +36,7 @@ def main() -> None:
     cfg = params.tree
     num_shards = len(cfg.shards)
 
-    records = read_jsonl(args.train)
+    records = read_records(args.train, Example)
     if cfg.max_questions > 0:  # a deterministic subset, spread over the shards by the same hash
         records = sorted(records, key=lambda r: (stable_shard(r["id"], 1 << 30), r["id"]))[: cfg.max_questions]
         records.sort(key=lambda r: r["id"])
@@ -65,7 +66,7 @@ def main() -> None:
                             checkpoint=checkpoint, fingerprint=fingerprint)
     for tree in trees:
         for node in tree["nodes"]:
-            node["distance"] = json_distance(node["distance"])
+            node["distance"] = distance_to_json(node["distance"])
 
     with atomic_path(args.out, is_dir=True) as out:
         dump_jsonl(out / "trees.jsonl", trees)

@@ -27,6 +27,7 @@ from sqlforge.evaluation import judge_from, judging
 from sqlforge.io import InputError, atomic_path, dump_jsonl, read_json, read_jsonl, write_json
 from sqlforge.mcts import choose
 from sqlforge.official_files import bird_prediction_text, gold_text, spider_prediction_text
+from sqlforge.records import CandidateSet, Example, MCTSResult, read_records
 from sqlforge.selection import select
 from sqlforge.sqlexec import sandbox_executor
 
@@ -69,14 +70,14 @@ def main() -> None:
     cfg = params.validate
     rules, timeout, keep_distinct = judging(cfg, params.data.dataset)
     plug_value = cfg.plug_value and rules == "spider"  # the test-suite's --plug_value; BIRD has none
-    records = read_jsonl(args.dev)
+    records = read_records(args.dev, Example)
     if not records:
         raise InputError(f"{args.dev}: no dev questions")
     if cfg.max_questions > 0:
         records = records[: cfg.max_questions]
-    cands = {c["id"]: c for c in read_jsonl(args.candidates)}
+    cands = {c["id"]: c for c in read_records(args.candidates, CandidateSet)}
     rm_scores = {r["id"]: r["rm_scores"] for r in read_jsonl(args.rm_scores)}
-    mcts = {r["id"]: r for r in read_jsonl(args.mcts)}
+    mcts = {r["id"]: r for r in read_records(args.mcts, MCTSResult)}
     missing = next((r["id"] for r in records if r["id"] not in cands), None)
     if missing is not None:
         raise InputError(f"{args.candidates}: no candidates for question {missing!r}")

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from sqlforge.clauses import next_clause
 from sqlforge.config import MCTSConfig
 from sqlforge.prompts import render, sql_messages
+from sqlforge.records import inference_messages
 
 
 @dataclass
@@ -118,7 +119,7 @@ class Search:
 
     def messages(self, slot: str = "") -> list[dict]:
         rec = self.record
-        return sql_messages(rec["schema"], rec["question"], rec.get("evidence", ""), slot, self.templates)
+        return inference_messages(rec, slot, self.templates)
 
     def terminals(self) -> list[Node]:
         return terminals(self.root)

@@ -51,4 +51,4 @@ def render(tokenizer, messages: list[dict]) -> str:
 
 def example_prompt(tokenizer, record: dict, prefix: str = "") -> str:
     """Inference prompt of a normalized example record (schema text added by preprocess)."""
-    return render(tokenizer, sql_messages(record["schema"], record["question"], record.get("evidence", ""), prefix))
+    return render(tokenizer, sql_messages(record["schema"], record["question"], record["evidence"], prefix))

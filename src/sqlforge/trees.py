@@ -24,8 +24,9 @@ from sqlforge.evaluation import bird_result_eq, gold_timeout
 from sqlforge.extract import extract_sql
 from sqlforge.io import atomic_path
 from sqlforge.prompts import example_prompt, render, revision_messages
+from sqlforge.records import UNREACHABLE
 
-INF = math.inf
+INF = UNREACHABLE  # distance of a node no correct SQL can be reached from
 
 
 def stable_shard(question_id: str, num_shards: int) -> int:
@@ -244,8 +245,3 @@ def extract_pairs(tree: dict, prompt, kinds: list[str], keep_failed_siblings: bo
                 for b in (n for n in wrong if n["depth"] == shallowest):
                     add(a, b, "baseline")
     return pairs
-
-
-def json_distance(value: float):
-    """JSON has no infinity: unreachable distance is written as null."""
-    return None if value == INF else value
