@@ -18,9 +18,9 @@ from conftest import REPO, repo_params, write_params
 
 
 def sft_records(records):
-    return [{"prompt": sql_messages(r["schema"], r["question"]), "completion": [{"role": "assistant",
-                                                                                "content": r["gold"]}]}
-            for r in records]
+    """SFT examples as preprocess writes them (sqlforge.records.SFTExample), plain ones."""
+    return [{"id": r["id"], "psg_prefix": "", "revision_of": "", "prompt": sql_messages(r["schema"], r["question"]),
+             "completion": [{"role": "assistant", "content": r["gold"]}]} for r in records]
 
 
 def test_every_trainable_parameter_changes_and_frozen_ones_do_not(tiny_model, demo_records, tmp_path):

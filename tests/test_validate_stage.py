@@ -19,10 +19,11 @@ def write_jsonl(path, rows):
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
-def run_validate(tmp_path, dataset, records, preds):
+def run_validate(tmp_path, dataset, records, preds, tables=None):
     """Stage inputs as the earlier stages write them: dev records, candidates (greedy + one sample),
     RM scores and MCTS results, each candidate here being the given prediction."""
     write_jsonl(tmp_path / "dev.jsonl", [{**r, "schema": ""} for r in records])
+    (tmp_path / "dev_tables.json").write_text(json.dumps(tables or {}))  # preprocess writes dev's tables entries
     write_jsonl(tmp_path / "cands.jsonl", [{"id": r["id"], "db_id": r["db_id"], "candidates": [
         {"sql": p, "logprob": -1.0, "source": "greedy"}, {"sql": p, "logprob": -2.0, "source": "sample"}]}
         for r, p in zip(records, preds)])
@@ -34,10 +35,11 @@ def run_validate(tmp_path, dataset, records, preds):
                                                            "exec_status": "ok", "exec_key": "k"}]}
                                           for r, p in zip(records, preds)])
     params = tmp_path / "params.yaml"
-    write_params(params, {"data": {"dataset": dataset}, "validate": {"timeout_s": 5.0}})
+    write_params(params, {"data": {"dataset": dataset}, "validate": {"timeout_s": 5.0}, "mcts": {"selector": "best_reward"}})
     out = tmp_path / "out"
     proc = subprocess.run([sys.executable, str(REPO / "stages" / "validate.py"), "--params", str(params),
-                           "--dev", str(tmp_path / "dev.jsonl"), "--candidates", str(tmp_path / "cands.jsonl"),
+                           "--dev", str(tmp_path / "dev.jsonl"), "--tables", str(tmp_path / "dev_tables.json"),
+                           "--candidates", str(tmp_path / "cands.jsonl"),
                            "--rm-scores", str(tmp_path / "rm.jsonl"), "--mcts", str(tmp_path / "mcts.jsonl"),
                            "--out", str(out), "--plots", str(tmp_path / "plots"),
                            "--metrics", str(tmp_path / "validate.json")], capture_output=True, text=True, cwd=REPO)
@@ -53,8 +55,9 @@ def official_lines(path):
 
 def test_validate_spider_counts_gold_failures_and_exports_official_files(tmp_path):
     root = make_spider_keywords(tmp_path / "spider")
-    records = [ex.to_dict() for ex in load_split(root, "spider", "dev").examples]
-    proc, out = run_validate(tmp_path, "spider", records, [p for _, _, p in RAILWAY_DEV])
+    dev = load_split(root, "spider", "dev")
+    records = [ex.to_dict() for ex in dev.examples]
+    proc, out = run_validate(tmp_path, "spider", records, [p for _, _, p in RAILWAY_DEV], dev.tables)
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((tmp_path / "validate.json").read_text())
     for name in ("greedy", "majority_vote", "best_of_n_rm", "mcts_best_reward"):
