@@ -1,4 +1,9 @@
-"""One inference interface, chosen by `engine.backend` in params."""
+"""One inference interface, chosen by `engine.backend` in params.
+
+Every stage gets its engine from `load_engine`. A stage that must not use the
+configured backend says so at the call site (`backend=..., reason=...`); the
+rest of `engine` (dtype, LoRA adapter, batch size) still applies.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,13 @@ import json
 from pathlib import Path
 
 from sqlforge.config import EngineConfig
-from sqlforge.engine.base import Completion, Engine, Score, truncate_at_stop
+from sqlforge.engine.base import Completion, Engine, Score, kept_logprobs, truncate_at_stop
 from sqlforge.io import InputError
 
-__all__ = ["Completion", "Engine", "Score", "adapter_base", "load_engine", "truncate_at_stop"]
+__all__ = ["BACKENDS", "Completion", "Engine", "Score", "adapter_base", "kept_logprobs", "load_engine",
+           "truncate_at_stop"]
+
+BACKENDS = ("transformers", "vllm")
 
 
 def adapter_base(adapter: str | Path) -> tuple[str, int]:
@@ -21,10 +29,22 @@ def adapter_base(adapter: str | Path) -> tuple[str, int]:
     return config["base_model_name_or_path"], int(config.get("r", 16))
 
 
-def load_engine(model_path: str, cfg: EngineConfig) -> Engine:
-    """The engine for `model_path`, or for the base model plus `cfg.lora_adapter` when that is set."""
+def load_engine(model_path: str, cfg: EngineConfig, backend: str | None = None, reason: str = "") -> Engine:
+    """The engine for `model_path`, or for the base model plus `cfg.lora_adapter` when that is set.
+
+    `backend` overrides `cfg.backend` for one stage; it needs a `reason` (shown in the stage's log and
+    kept next to the call), so a stage never silently ignores the configured backend."""
+    if backend is not None and backend != cfg.backend and not reason:
+        raise ValueError(f"load_engine: backend={backend!r} overrides engine.backend={cfg.backend!r} without a reason")
+    chosen = backend or cfg.backend
+    if chosen not in BACKENDS:
+        raise ValueError(f"load_engine: unknown backend {chosen!r}; one of {BACKENDS}")
+    if chosen != cfg.backend:
+        from sqlforge.cli import console
+
+        console.print(f"engine: {chosen} instead of engine.backend={cfg.backend} ({reason})", soft_wrap=True)
     base, rank = adapter_base(cfg.lora_adapter) if cfg.lora_adapter else (model_path, 0)
-    if cfg.backend == "vllm":
+    if chosen == "vllm":
         from sqlforge.engine.vllm_backend import VLLMEngine
 
         return VLLMEngine(base, dtype=cfg.dtype, tensor_parallel_size=cfg.tensor_parallel_size,

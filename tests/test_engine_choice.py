@@ -1,0 +1,66 @@
+"""Which backend each stage gets: `engine.backend` through `load_engine`, and the one documented exception
+(evaluate-rm scores the policy on transformers, so vLLM holds no GPU memory while the reward model loads)."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+import torch
+
+from sqlforge.config import EngineConfig
+from sqlforge.engine import load_engine
+from sqlforge.engine.hf import TransformersEngine
+from sqlforge.prompts import sql_messages
+from sqlforge.reward import policy_logprob_scores
+
+from conftest import REPO
+
+
+def evaluate_rm_stage():
+    sys.path.insert(0, str(REPO / "stages"))
+    import evaluate_rm
+
+    return evaluate_rm
+
+
+def test_override_without_a_reason_is_refused(tiny_model):
+    """Rule: a stage may leave engine.backend only with a stated reason."""
+    with pytest.raises(ValueError, match="without a reason"):
+        load_engine(str(tiny_model), EngineConfig(backend="vllm"), backend="transformers")
+    with pytest.raises(ValueError, match="unknown backend"):
+        load_engine(str(tiny_model), EngineConfig(), backend="onnx", reason="no such backend")
+
+
+def test_evaluate_rm_policy_is_transformers_with_the_configured_adapter_and_dtype(tiny_model, tiny_lora_adapter,
+                                                                                  demo_records):
+    """Rule: evaluate-rm's policy engine is transformers even under engine.backend=vllm, and the rest of
+    `engine` still reaches it: the LoRA adapter is served (scores equal base + adapter, not the base alone)
+    and engine.dtype is the weights' dtype."""
+    stage = evaluate_rm_stage()
+    assert stage.POLICY_BACKEND == "transformers" and stage.POLICY_BACKEND_REASON
+    records = demo_records["dev"][:3]
+    prompts = [sql_messages(r["schema"], r["question"], r["evidence"]) for r in records]
+    sqls = [r["gold"] for r in records]
+
+    cfg = EngineConfig(backend="vllm", batch_size=4, lora_adapter=str(tiny_lora_adapter))
+    policy = stage.policy_engine("models/merged: unused, the adapter names its base", cfg)
+    assert isinstance(policy, TransformersEngine)
+    served = policy_logprob_scores(policy, prompts, sqls)
+    with_adapter = policy_logprob_scores(TransformersEngine(str(tiny_model), batch_size=4,
+                                                            lora_path=str(tiny_lora_adapter)), prompts, sqls)
+    base_only = policy_logprob_scores(TransformersEngine(str(tiny_model), batch_size=4), prompts, sqls)
+    assert served == pytest.approx(with_adapter, abs=1e-4)
+    assert all(abs(a - b) > 1e-3 for a, b in zip(served, base_only))
+
+    bf16 = stage.policy_engine(str(tiny_model), EngineConfig(backend="vllm", dtype="bfloat16"))
+    assert bf16.model.dtype == torch.bfloat16
+
+
+def test_configured_backend_reaches_every_generating_stage():
+    """Rule: every stage that generates or scores gets its engine from load_engine (no stage builds a
+    backend class itself), so engine.backend, dtype and lora_adapter reach all of them."""
+    for name in ("candidates", "tree_build", "mcts_explore", "preprocess", "evaluate_rm"):
+        source = (REPO / "stages" / f"{name}.py").read_text()
+        assert "load_engine(" in source, name
+        assert "TransformersEngine(" not in source and "VLLMEngine(" not in source, name
