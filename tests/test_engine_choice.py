@@ -64,3 +64,19 @@ def test_configured_backend_reaches_every_generating_stage():
         source = (REPO / "stages" / f"{name}.py").read_text()
         assert "load_engine(" in source, name
         assert "TransformersEngine(" not in source and "VLLMEngine(" not in source, name
+
+
+def test_vllm_refuses_an_adapter_it_cannot_serve(tiny_model, tiny_lora_adapter, tmp_path):
+    """Rule: an adapter with fully trained modules (the demo default modules_to_save: [embed_tokens, lm_head]),
+    which vLLM 0.33 cannot serve for generation, is named as an input error before vLLM is even imported."""
+    import json
+    import shutil
+
+    from sqlforge.io import InputError
+
+    adapter = tmp_path / "adapter"
+    shutil.copytree(tiny_lora_adapter, adapter)
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    (adapter / "adapter_config.json").write_text(json.dumps({**config, "modules_to_save": ["lm_head", "embed_tokens"]}))
+    with pytest.raises(InputError, match=r"adapter_config.json: .*modules_to_save \['embed_tokens', 'lm_head'\]"):
+        load_engine(str(tiny_model), EngineConfig(backend="vllm", lora_adapter=str(adapter)))

@@ -14,19 +14,33 @@ from sqlforge.config import EngineConfig
 from sqlforge.engine.base import Completion, Engine, Score, kept_logprobs, truncate_at_stop
 from sqlforge.io import InputError
 
-__all__ = ["BACKENDS", "Completion", "Engine", "Score", "adapter_base", "kept_logprobs", "load_engine",
-           "truncate_at_stop"]
+__all__ = ["BACKENDS", "Completion", "Engine", "Score", "adapter_base", "check_servable_by_vllm", "kept_logprobs",
+           "load_engine", "truncate_at_stop"]
 
 BACKENDS = ("transformers", "vllm")
 
 
-def adapter_base(adapter: str | Path) -> tuple[str, int]:
-    """The base model a LoRA adapter folder was trained on, and its rank."""
+def _adapter_config(adapter: str | Path) -> tuple[Path, dict]:
     path = Path(adapter) / "adapter_config.json"
     if not path.is_file():
         raise InputError(f"{path}: engine.lora_adapter must be a LoRA adapter folder (adapter_config.json missing)")
-    config = json.loads(path.read_text())
+    return path, json.loads(path.read_text())
+
+
+def adapter_base(adapter: str | Path) -> tuple[str, int]:
+    """The base model a LoRA adapter folder was trained on, and its rank."""
+    _, config = _adapter_config(adapter)
     return config["base_model_name_or_path"], int(config.get("r", 16))
+
+
+def check_servable_by_vllm(adapter: str | Path) -> None:
+    """vLLM 0.33 serves LoRA matrices only: fully trained modules (peft's modules_to_save, e.g. the
+    demo's embed_tokens and lm_head) it accepts only as a classifier head, so refuse before it starts."""
+    path, config = _adapter_config(adapter)
+    if config.get("modules_to_save"):
+        raise InputError(f"{path}: engine.backend=vllm cannot serve an adapter with modules_to_save "
+                         f"{sorted(config['modules_to_save'])}; train with sft.modules_to_save: [] or serve the "
+                         "merged model (engine.lora_adapter: \"\")")
 
 
 def load_engine(model_path: str, cfg: EngineConfig, backend: str | None = None, reason: str = "") -> Engine:
@@ -46,6 +60,9 @@ def load_engine(model_path: str, cfg: EngineConfig, backend: str | None = None, 
     base, rank = adapter_base(cfg.lora_adapter) if cfg.lora_adapter else (model_path, 0)
     if chosen == "vllm":
         from sqlforge.engine.vllm_backend import VLLMEngine
+
+        if cfg.lora_adapter:
+            check_servable_by_vllm(cfg.lora_adapter)
 
         return VLLMEngine(base, dtype=cfg.dtype, tensor_parallel_size=cfg.tensor_parallel_size,
                           gpu_memory_utilization=cfg.gpu_memory_utilization, lora_path=cfg.lora_adapter or None,
