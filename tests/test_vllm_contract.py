@@ -34,6 +34,7 @@ vllm = pytest.importorskip("vllm", reason="vLLM is not installed: this contract 
                                           "(make test-gpu-env, requirements-gpu.lock)")
 
 from vllm import SamplingParams  # noqa: E402
+from vllm.config.lora import LoRAConfig  # noqa: E402
 from vllm.logprobs import (FlatLogprobs, Logprob, append_logprobs_for_next_position,  # noqa: E402
                            create_prompt_logprobs, create_sample_logprobs)
 from vllm.lora.request import LoRARequest  # noqa: E402
@@ -73,6 +74,8 @@ class StandInLLM:
 
         self.init_args = {"model": model, "dtype": dtype, "tensor_parallel_size": tensor_parallel_size,
                           "enable_lora": enable_lora, "max_lora_rank": max_lora_rank, **kwargs}
+        if enable_lora:
+            LoRAConfig(max_lora_rank=max_lora_rank)  # vLLM's own validation (it accepts only some ranks)
         self.tokenizer = get_tokenizer(model)  # vLLM's own loader: what LLM.get_tokenizer() returns
         self.base = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32).eval()
         self.adapted: dict[str, torch.nn.Module] = {}
@@ -320,7 +323,7 @@ def test_served_lora_adapter_equals_transformers_with_the_adapter(stand_in, tiny
     engine = load_engine("models/merged: unused, the adapter names its base", cfg)
     llm = stand_in.instances[-1]
     assert llm.init_args["model"] == str(tiny_model) and llm.init_args["enable_lora"]
-    assert llm.init_args["max_lora_rank"] == 4
+    assert llm.init_args["max_lora_rank"] == 8  # the adapter's rank is 4; vLLM accepts 1, 8, 16, ...
     served = engine.generate(prompts, max_new_tokens=12)
     reference = load_engine("unused", EngineConfig(lora_adapter=str(tiny_lora_adapter), batch_size=8))
     assert_same_completions(served, reference.generate(prompts, max_new_tokens=12))
@@ -405,3 +408,18 @@ def test_psg_hard_mode_predictions_equal_transformers(stand_in_flat, tiny_model,
     via_hf = base_model_predictions(str(tiny_model), records, EngineConfig(**smoke))
     assert via_vllm == via_hf and len(via_vllm) == len(records)
     assert isinstance(stand_in_flat.instances[-1], StandInLLM)
+
+
+def test_lora_ranks_are_the_ones_vllm_accepts():
+    """Rule: the adapter's rank is rounded up to a max_lora_rank the installed vLLM accepts (its own list)."""
+    import typing
+
+    from vllm.config.lora import MaxLoRARanks
+
+    from sqlforge.engine.vllm_backend import VLLM_LORA_RANKS, max_lora_rank
+    from sqlforge.io import InputError
+
+    assert VLLM_LORA_RANKS == typing.get_args(MaxLoRARanks)
+    assert [max_lora_rank(r) for r in (1, 2, 8, 9, 32, 64, 500)] == [1, 8, 8, 16, 32, 64, 512]
+    with pytest.raises(InputError, match="LoRA rank 600"):
+        max_lora_rank(600)

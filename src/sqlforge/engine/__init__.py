@@ -66,7 +66,7 @@ def load_engine(model_path: str, cfg: EngineConfig, backend: str | None = None, 
 
         return VLLMEngine(base, dtype=cfg.dtype, tensor_parallel_size=cfg.tensor_parallel_size,
                           gpu_memory_utilization=cfg.gpu_memory_utilization, lora_path=cfg.lora_adapter or None,
-                          max_lora_rank=rank)
+                          lora_rank=rank)
     from sqlforge.engine.hf import TransformersEngine
 
     return TransformersEngine(base, batch_size=cfg.batch_size, dtype=cfg.dtype, lora_path=cfg.lora_adapter or None,

@@ -33,6 +33,19 @@ def _import_vllm():
     return LLM, SamplingParams, LoRARequest
 
 
+# the values vLLM 0.33 accepts for max_lora_rank (vllm.config.lora.MaxLoRARanks)
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+
+def max_lora_rank(rank: int) -> int:
+    """The smallest max_lora_rank vLLM accepts that holds an adapter of rank `rank`."""
+    for allowed in VLLM_LORA_RANKS:
+        if allowed >= rank:
+            return allowed
+    raise InputError(f"params.yaml: engine.lora_adapter has LoRA rank {rank}; vLLM serves ranks up to "
+                     f"{VLLM_LORA_RANKS[-1]}")
+
+
 def position_logprob(logprobs: Any, position: int, token_id: int) -> float:
     """log p of `token_id` at `position` of vLLM's per-position log-probs.
 
@@ -44,11 +57,11 @@ def position_logprob(logprobs: Any, position: int, token_id: int) -> float:
 
 class VLLMEngine:
     def __init__(self, model_path: str, dtype: str = "auto", tensor_parallel_size: int = 1,
-                 gpu_memory_utilization: float = 0.85, lora_path: str | None = None, max_lora_rank: int = 16,
+                 gpu_memory_utilization: float = 0.85, lora_path: str | None = None, lora_rank: int = 16,
                  seed: int = 0):
         LLM, SamplingParams, LoRARequest = _import_vllm()
         self._SamplingParams = SamplingParams
-        lora_args = {"enable_lora": True, "max_lora_rank": max_lora_rank} if lora_path else {}
+        lora_args = {"enable_lora": True, "max_lora_rank": max_lora_rank(lora_rank)} if lora_path else {}
         self.llm = LLM(model=model_path, dtype=dtype, tensor_parallel_size=tensor_parallel_size,
                        gpu_memory_utilization=gpu_memory_utilization, seed=seed, **lora_args)
         # vLLM's own tokenizer for the model (the same files the transformers backend loads)
