@@ -55,6 +55,7 @@ from conftest import REPO  # noqa: E402
 
 sys.path.insert(0, str(REPO / "stages"))
 
+REAL_LLM = vllm.LLM  # its signatures check every call the backend makes to the stand-in
 LOGPROB_TOL = 2e-4  # the transformers backend batches with padding and a shared-prefix cache: float noise only
 
 
@@ -70,8 +71,17 @@ class StandInLLM:
     def __init__(self, model: str, dtype: str = "auto", tensor_parallel_size: int = 1,
                  gpu_memory_utilization: float = 0.9, seed: int = 0, enable_lora: bool = False,
                  max_lora_rank: int = 16, **kwargs):
-        from transformers import AutoModelForCausalLM
+        import dataclasses
+        import inspect
 
+        from transformers import AutoModelForCausalLM
+        from vllm.engine.arg_utils import EngineArgs
+
+        # the backend's constructor call must fit the real LLM: named parameters, or EngineArgs fields
+        inspect.signature(REAL_LLM.__init__).bind(self, model, dtype=dtype, tensor_parallel_size=tensor_parallel_size,
+                                                  gpu_memory_utilization=gpu_memory_utilization, seed=seed)
+        engine_fields = {f.name for f in dataclasses.fields(EngineArgs)}
+        assert {"enable_lora", "max_lora_rank", *kwargs} <= engine_fields
         self.init_args = {"model": model, "dtype": dtype, "tensor_parallel_size": tensor_parallel_size,
                           "enable_lora": enable_lora, "max_lora_rank": max_lora_rank, **kwargs}
         if enable_lora:
@@ -111,12 +121,17 @@ class StandInLLM:
     @torch.inference_mode()
     def generate(self, prompts, sampling_params: SamplingParams, lora_request: LoRARequest | None = None,
                  use_tqdm: bool = True) -> list[RequestOutput]:
+        import inspect
+
+        inspect.signature(REAL_LLM.generate).bind(self, prompts, sampling_params, lora_request=lora_request,
+                                                  use_tqdm=use_tqdm)
         assert isinstance(sampling_params, SamplingParams)
+        assert all(isinstance(p, dict) and set(p) == {"prompt_token_ids"} for p in prompts)  # TokensPrompt
         self.seen_params.append(sampling_params)
         model = self._model(lora_request)
         outputs = []
         for r, prompt in enumerate(prompts):
-            ids = list(prompt["prompt_token_ids"]) if isinstance(prompt, dict) else self.tokenizer(prompt)["input_ids"]
+            ids = list(prompt["prompt_token_ids"])
             completions = [self._complete(model, ids, sampling_params, j) for j in range(sampling_params.n)]
             prompt_lps = (self._prompt_logprobs(model, ids, sampling_params)
                           if sampling_params.prompt_logprobs is not None else None)
