@@ -25,11 +25,11 @@ from pathlib import Path
 
 from sqlforge.config import load_params
 from sqlforge.engine import BACKENDS, load_engine
-from sqlforge.evaluation import judging, verdicts
+from sqlforge.evaluation import judge_from, judging
 from sqlforge.extract import extract_sql
 from sqlforge.io import read_jsonl, write_json
 from sqlforge.prompts import example_prompt
-from sqlforge.sqlexec import Executor
+from sqlforge.sqlexec import sandbox_executor
 
 
 def generate(args) -> None:
@@ -59,11 +59,13 @@ def compare(args) -> int:
         return 1
     by_id = {r["id"]: r for r in read_jsonl(args.dev)}
     records = [by_id[i] for i in runs[0]["ids"]]
-    rules, timeout, keep_distinct = judging(params)
+    rules, timeout, _ = judging(params.validate, params.data.dataset)
     report: dict = {"questions": len(records), "rules": rules}
-    with Executor(timeout_s=timeout, workers=params.validate.workers) as executor:
+    # the same judge validate uses (sandbox limits, rules, DISTINCT and value handling from params)
+    with sandbox_executor(params.sandbox, timeout, params.validate.workers, judging=True) as executor:
+        judge = judge_from(params.validate, params.data.dataset, executor)
         for name, run in zip(("a", "b"), runs):
-            judged = verdicts(records, run["sql"], rules, executor, keep_distinct=keep_distinct)
+            judged = judge.verdicts(records, run["sql"])
             report[name] = {"backend": run["backend"], "engine": run["engine"],
                             "ex": sum(v["correct"] for v in judged) / max(1, len(judged)),
                             "tokens_per_s": round(run["tokens_per_s"], 1), "tokens": run["tokens"],

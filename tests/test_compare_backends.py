@@ -7,11 +7,9 @@ import json
 import subprocess
 import sys
 
-import yaml
-
 from sqlforge.io import dump_jsonl
 
-from conftest import REPO
+from conftest import REPO, write_params
 
 
 def run(*args, cwd):
@@ -23,7 +21,7 @@ def test_transformers_twice_is_identical_and_a_changed_prediction_fails(tmp_path
     """Rule: the same backend twice gives identical greedy SQL (share 1.0, equal EX, exit 0), tokens/s is
     reported for each side, and a share below --min-identical exits 1."""
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"engine": {"batch_size": 8, "max_new_tokens": 16}}))
+    write_params(params, {"engine": {"batch_size": 8, "max_new_tokens": 16}})
     dev = tmp_path / "dev.jsonl"
     dump_jsonl(dev, demo_records["dev"][:6])
     common = ["--params", params, "--dev", dev]

@@ -8,13 +8,17 @@ import sys
 import pytest
 import torch
 
-from sqlforge.config import EngineConfig
 from sqlforge.engine import load_engine
 from sqlforge.engine.hf import TransformersEngine
 from sqlforge.prompts import sql_messages
 from sqlforge.reward import policy_logprob_scores
 
-from conftest import REPO
+from conftest import REPO, repo_params
+
+
+def engine_cfg(**settings):
+    """The engine section of params.yaml (the one source of defaults) with `settings` on top."""
+    return repo_params({"engine": settings}).engine
 
 
 def evaluate_rm_stage():
@@ -27,9 +31,9 @@ def evaluate_rm_stage():
 def test_override_without_a_reason_is_refused(tiny_model):
     """Rule: a stage may leave engine.backend only with a stated reason."""
     with pytest.raises(ValueError, match="without a reason"):
-        load_engine(str(tiny_model), EngineConfig(backend="vllm"), backend="transformers")
+        load_engine(str(tiny_model), engine_cfg(backend="vllm"), backend="transformers")
     with pytest.raises(ValueError, match="unknown backend"):
-        load_engine(str(tiny_model), EngineConfig(), backend="onnx", reason="no such backend")
+        load_engine(str(tiny_model), engine_cfg(), backend="onnx", reason="no such backend")
 
 
 def test_evaluate_rm_policy_is_transformers_with_the_configured_adapter_and_dtype(tiny_model, tiny_lora_adapter,
@@ -43,7 +47,7 @@ def test_evaluate_rm_policy_is_transformers_with_the_configured_adapter_and_dtyp
     prompts = [sql_messages(r["schema"], r["question"], r["evidence"]) for r in records]
     sqls = [r["gold"] for r in records]
 
-    cfg = EngineConfig(backend="vllm", batch_size=4, lora_adapter=str(tiny_lora_adapter))
+    cfg = engine_cfg(backend="vllm", batch_size=4, lora_adapter=str(tiny_lora_adapter))
     policy = stage.policy_engine("models/merged: unused, the adapter names its base", cfg)
     assert isinstance(policy, TransformersEngine)
     served = policy_logprob_scores(policy, prompts, sqls)
@@ -53,7 +57,7 @@ def test_evaluate_rm_policy_is_transformers_with_the_configured_adapter_and_dtyp
     assert served == pytest.approx(with_adapter, abs=1e-4)
     assert all(abs(a - b) > 1e-3 for a, b in zip(served, base_only))
 
-    bf16 = stage.policy_engine(str(tiny_model), EngineConfig(backend="vllm", dtype="bfloat16"))
+    bf16 = stage.policy_engine(str(tiny_model), engine_cfg(backend="vllm", dtype="bfloat16"))
     assert bf16.model.dtype == torch.bfloat16
 
 
@@ -79,4 +83,4 @@ def test_vllm_refuses_an_adapter_it_cannot_serve(tiny_model, tiny_lora_adapter, 
     config = json.loads((adapter / "adapter_config.json").read_text())
     (adapter / "adapter_config.json").write_text(json.dumps({**config, "modules_to_save": ["lm_head", "embed_tokens"]}))
     with pytest.raises(InputError, match=r"adapter_config.json: .*modules_to_save \['embed_tokens', 'lm_head'\]"):
-        load_engine(str(tiny_model), EngineConfig(backend="vllm", lora_adapter=str(adapter)))
+        load_engine(str(tiny_model), engine_cfg(backend="vllm", lora_adapter=str(adapter)))

@@ -42,16 +42,15 @@ from vllm.outputs import CompletionOutput, RequestOutput  # noqa: E402
 from vllm.tokenizers.registry import get_tokenizer  # noqa: E402
 from vllm.v1.engine.detokenizer import check_stop_strings  # noqa: E402
 
-from sqlforge.config import EngineConfig, params_from_dict  # noqa: E402
+from sqlforge.config import deep_merge, params_from_dict  # noqa: E402
 from sqlforge.engine import load_engine  # noqa: E402
 from sqlforge.engine.hf import TransformersEngine  # noqa: E402
 from sqlforge.engine.vllm_backend import VLLMEngine, position_logprob  # noqa: E402
 from sqlforge.io import dump_jsonl, read_jsonl  # noqa: E402
-from sqlforge.profiles import deep_merge  # noqa: E402
 from sqlforge.prompts import example_prompt, sql_messages  # noqa: E402
 from sqlforge.reward import policy_logprob_scores  # noqa: E402
 
-from conftest import REPO  # noqa: E402
+from conftest import REPO, repo_params, write_params  # noqa: E402
 
 sys.path.insert(0, str(REPO / "stages"))
 
@@ -219,13 +218,16 @@ def prompts(tiny_model, demo_records):
 
 def smoke_params(tmp_path, **overrides) -> str:
     """params.yaml with the smoke profile and `overrides` merged in, written under tmp_path."""
-    with open(REPO / "params.yaml") as f:
-        merged = deep_merge(yaml.safe_load(f), yaml.safe_load((REPO / "profiles" / "smoke.yaml").read_text()))
-    merged = deep_merge(merged, overrides)
-    params_from_dict(merged, "smoke + overrides")  # the same validation a real run applies
+    merged = deep_merge(yaml.safe_load((REPO / "profiles" / "smoke.yaml").read_text()), overrides)
     path = tmp_path / f"params-{overrides.get('engine', {}).get('backend', 'transformers')}.yaml"
-    path.write_text(yaml.safe_dump(merged, sort_keys=False))
+    write_params(path, merged)
+    params_from_dict(yaml.safe_load(path.read_text()), str(path))  # the same validation a real run applies
     return str(path)
+
+
+def engine_cfg(**settings):
+    """The engine section of params.yaml (the one source of defaults) with `settings` on top."""
+    return repo_params({"engine": settings}).engine
 
 
 def assert_same_completions(vllm_out, hf_out):
@@ -254,7 +256,7 @@ def test_end_token_is_dropped_and_stop_string_tokens_cut(stand_in, tiny_model):
     """Rule: vLLM keeps the token that ended a completion (EOS, a stop token id) in token_ids and its
     log-prob in logprobs; the Completion holds only the text's tokens, as the transformers backend's does.
     (The random-weight tiny model rarely emits EOS, so this builds the output by hand, in vLLM's classes.)"""
-    engine = load_engine(str(tiny_model), EngineConfig(backend="vllm"))
+    engine = load_engine(str(tiny_model), engine_cfg(backend="vllm"))
     tok = engine.tokenizer
     ids = tok("SELECT name FROM t", add_special_tokens=False)["input_ids"]
     for flat in (True, False):
@@ -274,7 +276,7 @@ def test_end_token_is_dropped_and_stop_string_tokens_cut(stand_in, tiny_model):
 def test_engine_contract_and_greedy_equal_to_transformers(stand_in, tiny_model, prompts):
     """Rule: VLLMEngine offers what stages use (tokenizer, counters) and, greedy, gives the transformers
     backend's text, finish reasons and log-probs, with and without a stop string."""
-    engine = load_engine(str(tiny_model), EngineConfig(backend="vllm", dtype="bfloat16", batch_size=8))
+    engine = load_engine(str(tiny_model), engine_cfg(backend="vllm", dtype="bfloat16", batch_size=8))
     assert isinstance(engine, VLLMEngine)
     llm = stand_in.instances[-1]
     assert llm.init_args["dtype"] == "bfloat16" and not llm.init_args["enable_lora"]
@@ -298,7 +300,7 @@ def test_engine_contract_and_greedy_equal_to_transformers(stand_in, tiny_model, 
 def test_n_samples_and_greedy_n(stand_in, tiny_model, prompts):
     """Rule: n completions per prompt in prompt order; the seed, top_p and temperature reach SamplingParams;
     greedy with n > 1 (which vLLM's SamplingParams refuses) gives n copies of the greedy completion."""
-    engine = load_engine(str(tiny_model), EngineConfig(backend="vllm"))
+    engine = load_engine(str(tiny_model), engine_cfg(backend="vllm"))
     llm = stand_in.instances[-1]
     sampled = engine.generate(prompts, n=3, temperature=0.8, top_p=0.95, max_new_tokens=12, seed=5)
     assert [len(cs) for cs in sampled] == [3] * len(prompts)
@@ -319,7 +321,7 @@ def test_score_and_policy_logprob_reference_equal_transformers(stand_in, tiny_mo
     records = demo_records["dev"][:5]
     messages = [sql_messages(r["schema"], r["question"], r["evidence"]) for r in records]
     sqls = [r["gold"] for r in records]
-    engine = load_engine(str(tiny_model), EngineConfig(backend="vllm"))
+    engine = load_engine(str(tiny_model), engine_cfg(backend="vllm"))
     reference = TransformersEngine(str(tiny_model), batch_size=4)
     prompts = [example_prompt(reference.tokenizer, r) for r in records]
     got, want = engine.score(prompts, sqls), reference.score(prompts, sqls)
@@ -334,13 +336,13 @@ def test_score_and_policy_logprob_reference_equal_transformers(stand_in, tiny_mo
 def test_served_lora_adapter_equals_transformers_with_the_adapter(stand_in, tiny_model, tiny_lora_adapter, prompts):
     """Rule: engine.lora_adapter makes vLLM serve base + adapter (enable_lora, the adapter's rank, a
     LoRARequest on every call), with the same greedy output as the transformers backend's adapter."""
-    cfg = EngineConfig(backend="vllm", lora_adapter=str(tiny_lora_adapter))
+    cfg = engine_cfg(backend="vllm", lora_adapter=str(tiny_lora_adapter))
     engine = load_engine("models/merged: unused, the adapter names its base", cfg)
     llm = stand_in.instances[-1]
     assert llm.init_args["model"] == str(tiny_model) and llm.init_args["enable_lora"]
     assert llm.init_args["max_lora_rank"] == 8  # the adapter's rank is 4; vLLM accepts 1, 8, 16, ...
     served = engine.generate(prompts, max_new_tokens=12)
-    reference = load_engine("unused", EngineConfig(lora_adapter=str(tiny_lora_adapter), batch_size=8))
+    reference = load_engine("unused", engine_cfg(lora_adapter=str(tiny_lora_adapter), batch_size=8))
     assert_same_completions(served, reference.generate(prompts, max_new_tokens=12))
     base = TransformersEngine(str(tiny_model)).score(prompts[:2], ["SELECT", "SELECT"])
     assert [s.total for s in engine.score(prompts[:2], ["SELECT", "SELECT"])] != pytest.approx(
@@ -372,44 +374,60 @@ def test_candidates_stage_greedy_equals_transformers(stand_in_flat, tiny_model, 
         assert len(v["candidates"]) == len(t["candidates"]) == 1 + n
 
 
-def test_tree_build_stage_greedy_equals_transformers(stand_in_flat, tiny_model, demo_records, tmp_path, monkeypatch):
-    """Rule: tree-build on engine.backend=vllm, greedy (tree.temperature 0), builds the transformers
-    backend's trees node for node, revision prompts included."""
-    train = tmp_path / "train.jsonl"
-    dump_jsonl(train, demo_records["train"][:10])
+def test_tree_build_greedy_equals_transformers_and_the_stage_runs(stand_in_flat, tiny_model, demo_records, tmp_path,
+                                                                   monkeypatch):
+    """Rule: tree-build's trees (build_trees, revision prompts included) are the transformers backend's node
+    for node under greedy decoding; and the tree-build stage runs end to end on engine.backend=vllm with the
+    smoke profile's sampling (sampled SQL is not compared: the stand-in's sampler is not vLLM's)."""
+    from sqlforge.sqlexec import sandbox_executor
+    from sqlforge.trees import TreeSettings, build_trees
+
+    records = demo_records["train"][:6]
+    params = repo_params()
+    # temperature 0 is not a valid tree.temperature (sampling), so greedy is asked of the library directly
+    settings = TreeSettings(branching=2, max_depth=1, temperature=0.0, top_p=1.0, max_new_tokens=24, seed=0,
+                            t_min=2.0, k=1.2, c=1.0)
     trees = {}
     for backend in ("vllm", "transformers"):
-        params = smoke_params(tmp_path, engine={"backend": backend, "max_new_tokens": 24},
-                              tree={"temperature": 0.0, "max_depth": 1, "branching": 2, "max_questions": -1})
-        run_stage_main("tree_build", ["--params", params, "--shard", "0", "--train", str(train),
-                                 "--model", str(tiny_model), "--out", str(tmp_path / f"trees-{backend}"),
-                                 "--metrics", str(tmp_path / f"trees-{backend}.json"),
-                                 "--checkpoint", str(tmp_path / f"ckpt-{backend}.json")], monkeypatch)
-        trees[backend] = read_jsonl(tmp_path / f"trees-{backend}" / "trees.jsonl")
-    assert trees["vllm"] == trees["transformers"]
-    assert sum(len(t["nodes"]) for t in trees["vllm"]) > len(trees["vllm"])  # revisions happened too
+        engine = load_engine(str(tiny_model), engine_cfg(backend=backend, batch_size=8))
+        with sandbox_executor(params.sandbox, settings.t_min) as executor:
+            trees[backend] = build_trees(records, engine, engine.tokenizer, executor, settings)
+    assert [t["nodes"] for t in trees["vllm"]] == [t["nodes"] for t in trees["transformers"]]
+    assert sum(len(t["nodes"]) for t in trees["vllm"]) > 2 * len(records)  # revisions happened too
+
+    train = tmp_path / "train.jsonl"
+    dump_jsonl(train, demo_records["train"][:10])
+    stage_params = smoke_params(tmp_path, engine={"backend": "vllm", "max_new_tokens": 24},
+                                tree={"max_depth": 1, "branching": 2, "max_questions": -1})
+    run_stage_main("tree_build", ["--params", stage_params, "--shard", "0", "--train", str(train),
+                                  "--model", str(tiny_model), "--out", str(tmp_path / "trees"),
+                                  "--metrics", str(tmp_path / "trees.json"),
+                                  "--checkpoint", str(tmp_path / "ckpt.json")], monkeypatch)
+    built = read_jsonl(tmp_path / "trees" / "trees.jsonl")
+    assert built and all(sum(n["depth"] == 0 for n in t["nodes"]) == 2 for t in built)
+    assert stand_in_flat.instances[-1].seen_params[-1].temperature > 0
 
 
 def test_mcts_stage_greedy_equals_transformers(stand_in_flat, tiny_model, demo_records, tmp_path, monkeypatch):
-    """Rule: mcts-explore on engine.backend=vllm, greedy (mcts.temperature 0, so expansion asks for
-    greedy n > 1), finds the transformers backend's candidates and chooses the same SQL."""
+    """Rule: mcts-explore on engine.backend=vllm, greedy (mcts.expand_n 1: the greedy continuation only),
+    finds the transformers backend's candidates with the same rewards and chooses the same SQL."""
     dev = tmp_path / "dev.jsonl"
     dump_jsonl(dev, demo_records["dev"][:3])
     results = {}
     for backend in ("vllm", "transformers"):
         params = smoke_params(tmp_path, engine={"backend": backend, "max_new_tokens": 24},
-                              mcts={"temperature": 0.0, "max_questions": 3})
+                              mcts={"expand_n": 1, "max_questions": 3})
         run_stage_main("mcts_explore", ["--params", params, "--dev", str(dev), "--model", str(tiny_model),
-                                   "--rm", str(tmp_path / "no-rm"), "--out", str(tmp_path / f"mcts-{backend}"),
-                                   "--metrics", str(tmp_path / f"mcts-{backend}.json")], monkeypatch)
+                                        "--rm", str(tmp_path / "no-rm"), "--out", str(tmp_path / f"mcts-{backend}"),
+                                        "--metrics", str(tmp_path / f"mcts-{backend}.json")], monkeypatch)
         results[backend] = read_jsonl(tmp_path / f"mcts-{backend}" / "results.jsonl")
     for v, t in zip(results["vllm"], results["transformers"]):
         assert v["chosen_sql"] == t["chosen_sql"]
         assert [(c["sql"], c["visits"]) for c in v["candidates"]] == [(c["sql"], c["visits"]) for c in t["candidates"]]
         assert [c["reward"] for c in v["candidates"]] == pytest.approx([c["reward"] for c in t["candidates"]],
                                                                         abs=1e-2)
-    metrics = json.loads((tmp_path / "mcts-vllm.json").read_text())
-    assert metrics["batched_model_calls"] > 0
+    assert sum(len(r["candidates"]) for r in results["vllm"]) > 0
+    assert json.loads((tmp_path / "mcts-vllm.json").read_text())["batched_model_calls"] > 0
 
 
 def test_psg_hard_mode_predictions_equal_transformers(stand_in_flat, tiny_model, demo_records):
@@ -419,8 +437,8 @@ def test_psg_hard_mode_predictions_equal_transformers(stand_in_flat, tiny_model,
 
     records = demo_records["train"][:6]
     smoke = yaml.safe_load((REPO / "profiles" / "smoke.yaml").read_text())["engine"]
-    via_vllm = base_model_predictions(str(tiny_model), records, EngineConfig(**{**smoke, "backend": "vllm"}))
-    via_hf = base_model_predictions(str(tiny_model), records, EngineConfig(**smoke))
+    via_vllm = base_model_predictions(str(tiny_model), records, engine_cfg(**{**smoke, "backend": "vllm"}))
+    via_hf = base_model_predictions(str(tiny_model), records, engine_cfg(**smoke))
     assert via_vllm == via_hf and len(via_vllm) == len(records)
     assert isinstance(stand_in_flat.instances[-1], StandInLLM)
 
