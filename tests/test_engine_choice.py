@@ -84,3 +84,16 @@ def test_vllm_refuses_an_adapter_it_cannot_serve(tiny_model, tiny_lora_adapter, 
     (adapter / "adapter_config.json").write_text(json.dumps({**config, "modules_to_save": ["lm_head", "embed_tokens"]}))
     with pytest.raises(InputError, match=r"adapter_config.json: .*modules_to_save \['embed_tokens', 'lm_head'\]"):
         load_engine(str(tiny_model), engine_cfg(backend="vllm", lora_adapter=str(adapter)))
+
+
+def test_psg_hard_mode_asks_the_base_model_even_when_an_adapter_is_served(tiny_model, demo_records, tmp_path):
+    """Rule: preprocess's hard-mode pass runs the base model; engine.lora_adapter (models/sft in the
+    7B profile) names the adapter sft trains later from preprocess's output, so it must not be loaded."""
+    sys.path.insert(0, str(REPO / "stages"))
+    from preprocess import base_model_predictions
+
+    records = demo_records["train"][:3]
+    not_yet_trained = tmp_path / "models" / "sft"
+    with_adapter_set = base_model_predictions(str(tiny_model), records,
+                                              engine_cfg(lora_adapter=str(not_yet_trained), max_new_tokens=12))
+    assert with_adapter_set == base_model_predictions(str(tiny_model), records, engine_cfg(max_new_tokens=12))
