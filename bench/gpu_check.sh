@@ -61,8 +61,8 @@ EOF
 "$PY" -m sqlforge.profiles "$OVERRIDES"
 log "dvc repro (smoke profile, engine.backend=vllm)"
 dvc repro 2>&1 | tee "$WORK/repro.log"
-for stage in candidates tree-build@0 tree-build@1 mcts-explore evaluate-rm validate; do
-  grep -q "Running stage '$stage'" "$WORK/repro.log" || fail "stage $stage did not run"
+for stage in preprocess candidates "tree-build@0" mcts-explore evaluate-rm validate; do
+  grep -qF "Running stage '$stage'" "$WORK/repro.log" || fail "stage $stage did not run"
 done
 grep -q "engine: transformers instead of engine.backend=vllm" "$WORK/repro.log" \
   || fail "evaluate-rm did not announce its transformers policy engine"
