@@ -17,7 +17,7 @@ import json
 
 from sqlforge.cli import run_stage, summary
 from sqlforge.config import load_params
-from sqlforge.engine.hf import TransformersEngine
+from sqlforge.engine import Engine, load_engine
 from sqlforge.evaluation import judge_from, judging
 from sqlforge.io import atomic_path, dump_jsonl, write_json
 from sqlforge.records import CandidateSet, Example, Pair, inference_messages, read_records
@@ -25,6 +25,18 @@ from sqlforge.reward import (RewardScorer, calibration_bins, grouped_reports, pa
                              policy_logprob_scores)
 from sqlforge.selection import regroup, select
 from sqlforge.sqlexec import sandbox_executor
+
+
+# transformers even when engine.backend is vllm: a few hundred forward passes, and a vLLM instance would
+# keep its GPU memory (weights + KV cache, gpu_memory_utilization of the card) while the reward model loads
+POLICY_BACKEND = "transformers"
+POLICY_BACKEND_REASON = "evaluate-rm scores a few hundred pairs; vLLM would hold GPU memory the reward model needs"
+
+
+def policy_engine(model: str, engine_cfg) -> Engine:
+    """The engine scoring the policy's log-prob reference: the configured one (dtype, LoRA adapter), on
+    POLICY_BACKEND."""
+    return load_engine(model, engine_cfg, backend=POLICY_BACKEND, reason=POLICY_BACKEND_REASON)
 
 
 def main() -> None:
@@ -44,9 +56,7 @@ def main() -> None:
     pairs = read_records(args.pairs, Pair)
 
     # 0. reference: the policy's log-prob ranks the held-out pairs with no reward training at all
-    # (transformers even on GPU: a few hundred forward passes, and no vLLM instance holding the memory the RM needs)
-    policy = TransformersEngine(args.policy, batch_size=params.engine.batch_size, dtype=params.engine.dtype,
-                                prefix_cache_tokens=params.engine.prefix_cache_tokens)
+    policy = policy_engine(args.policy, params.engine)
     prompts = [p["prompt"] for p in pairs]
     groups = [pair_group(p) for p in pairs]
     ref_chosen = policy_logprob_scores(policy, prompts, [p["chosen"] for p in pairs])

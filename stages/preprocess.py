@@ -9,6 +9,7 @@ fails or times out are dropped and counted; dev is kept whole.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 from collections import Counter
 from pathlib import Path
@@ -51,7 +52,8 @@ def base_model_predictions(model_dir: str, records: list[dict], engine_cfg) -> l
     """Greedy SQL of the base model for each record: PSG's hard-example pass."""
     from sqlforge.engine import load_engine  # only the hard mode needs a model in memory
 
-    engine = load_engine(model_dir, engine_cfg)
+    # the base model alone: engine.lora_adapter names the adapter sft trains later, from this stage's output
+    engine = load_engine(model_dir, dataclasses.replace(engine_cfg, lora_adapter=""))
     engine.show_progress = True
     prompts = [example_prompt(engine.tokenizer, rec) for rec in records]
     outputs = engine.generate(prompts, n=1, temperature=0.0, max_new_tokens=engine_cfg.max_new_tokens)

@@ -131,3 +131,21 @@ def smoke_copy(smoke_pipeline, tmp_path) -> Path:
     shutil.copytree(repo, dst, symlinks=True,  # not .dvc/tmp: its locks and state belong to the original
                     ignore=lambda d, names: ["tmp"] if Path(d) == repo / ".dvc" else [])
     return dst
+
+
+@pytest.fixture(scope="session")
+def tiny_lora_adapter(tmp_path_factory, tiny_model) -> Path:
+    """A LoRA adapter folder on the tiny model (as sft writes one), with random non-zero weights, so
+    serving base + adapter gives other log-probs than the base model alone."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(tiny_model)
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False,
+                        task_type="CAUSAL_LM")
+    model = get_peft_model(base, config)
+    out = tmp_path_factory.mktemp("lora") / "adapter"
+    model.save_pretrained(out)
+    return out

@@ -122,7 +122,7 @@ def test_vllm_backend_without_the_extra_names_it(tiny_model):
 
     if importlib.util.find_spec("vllm") is not None:
         pytest.skip("vLLM is installed here")
-    with pytest.raises(InputError, match=r"pip install 'sqlforge\[gpu\]'"):
+    with pytest.raises(InputError, match=r"make install-gpu \(requirements-gpu.lock\)"):
         load_engine(str(tiny_model), repo_params({"engine": {"backend": "vllm"}}).engine)
 
 

@@ -1,5 +1,6 @@
 """Real trl/peft training on the tiny model: parameters move, the merge is exact."""
 
+import importlib.util
 import json
 import os
 import signal
@@ -188,7 +189,10 @@ def test_ddp_with_two_cpu_processes_over_gloo(tiny_model, demo_records, tmp_path
 
 
 @pytest.mark.parametrize("sft,message", [
-    ({"launcher": "deepspeed_zero3", "num_processes": 2}, "needs deepspeed: pip install 'sqlforge[gpu]'"),
+    # the CPU lock has no deepspeed; the GPU lock has it, installed on a CPU machine too (make test-gpu-env)
+    ({"launcher": "deepspeed_zero3", "num_processes": 2},
+     "needs deepspeed: pip install 'sqlforge[gpu]'" if importlib.util.find_spec("deepspeed") is None
+     else "sft.launcher=deepspeed_zero3 needs a CUDA GPU"),
     ({"attn_implementation": "flash_attention_2"}, "flash_attention_2 needs a CUDA GPU"),
     ({"precision": "fp16"}, "sft.precision=fp16 needs a CUDA GPU"),
 ])
@@ -240,3 +244,17 @@ def test_configured_trainer_draws_batches_with_the_configured_sampler(sampling, 
         order = list(sampler)
         batches = [order[i:i + 4] for i in range(0, 24, 4)]
         assert all(len({kinds[i] for i in b}) == 1 for b in batches)
+
+
+@pytest.mark.parametrize("setting,expected", [("on", True), ("off", False)])
+def test_checkpointing_setting_reaches_trl_configs_on_either_transformers(tmp_path, setting, expected):
+    """Rule: sft.gradient_checkpointing reaches trl's SFTConfig and RewardConfig under the argument name the
+    installed transformers has (5.23, CPU lock: activation_checkpointing; 5.20, GPU lock: gradient_checkpointing),
+    where the wrong name is a TypeError before training starts."""
+    from trl import RewardConfig, SFTConfig as TrlSFTConfig
+
+    from sqlforge.training import checkpointing_argument, device_kwargs
+
+    for config_class in (TrlSFTConfig, RewardConfig):
+        args = config_class(output_dir=str(tmp_path), report_to="none", **device_kwargs("fp32", setting))
+        assert bool(getattr(args, checkpointing_argument())) is expected

@@ -38,6 +38,12 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def launch_command(launcher: str, num_processes: int, script: str, argv: list[str]) -> list[str]:
     if launcher not in LAUNCHERS:
         raise InputError(f"params.yaml: sft.launcher={launcher!r} must be none or one of {sorted(LAUNCHERS)}")
@@ -45,6 +51,9 @@ def launch_command(launcher: str, num_processes: int, script: str, argv: list[st
         raise InputError(f"params.yaml: sft.num_processes must be at least 1, got {num_processes}")
     if launcher.startswith("deepspeed") and importlib.util.find_spec("deepspeed") is None:
         raise InputError(f"params.yaml: sft.launcher={launcher} needs deepspeed: pip install 'sqlforge[gpu]'")
+    if launcher.startswith("deepspeed") and not _cuda():
+        # the GPU environment installs deepspeed on CPU machines too (make test-gpu-env); ZeRO needs CUDA
+        raise InputError(f"params.yaml: sft.launcher={launcher} needs a CUDA GPU; use ddp or none on CPU")
     return [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CONFIG_DIR / LAUNCHERS[launcher]),
             "--num_processes", str(num_processes), "--main_process_port", str(_free_port()),
             script, *argv]

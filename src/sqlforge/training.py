@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import shutil
@@ -21,8 +22,18 @@ def device_kwargs(precision: str = "auto", gradient_checkpointing: str = "auto")
     if precision == "fp16" and not cuda:
         raise InputError("params.yaml: sft.precision=fp16 needs a CUDA GPU; use fp32 or bf16 on CPU")
     checkpointing = cuda if gradient_checkpointing == "auto" else gradient_checkpointing == "on"
-    kwargs = {"bf16": precision == "bf16", "fp16": precision == "fp16", "activation_checkpointing": checkpointing}
+    kwargs = {"bf16": precision == "bf16", "fp16": precision == "fp16", checkpointing_argument(): checkpointing}
     return kwargs if cuda else {"use_cpu": True, **kwargs}
+
+
+def checkpointing_argument() -> str:
+    """The TrainingArguments field that switches activation checkpointing: transformers 5.23 (the CPU
+    lock) calls it `activation_checkpointing` (`gradient_checkpointing` is its deprecated alias), 5.20
+    (the GPU lock, what vLLM 0.33 accepts) has only `gradient_checkpointing`."""
+    from transformers import TrainingArguments
+
+    fields = {f.name for f in dataclasses.fields(TrainingArguments)}
+    return "activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing"
 
 
 def weights_dtype(precision: str) -> torch.dtype:

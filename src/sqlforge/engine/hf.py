@@ -22,7 +22,7 @@ import torch
 from transformers import DynamicCache, LogitsProcessorList
 
 from sqlforge.cli import progress
-from sqlforge.engine.base import Completion, Score, truncate_at_stop
+from sqlforge.engine.base import Completion, Score, kept_logprobs, truncate_at_stop
 from sqlforge.engine.prefix_store import LayerKV, PrefixStore
 from sqlforge.device import default_device, resolve_dtype
 
@@ -301,11 +301,7 @@ class TransformersEngine:
         for row, (ids_out, lps) in enumerate(zip(out_ids, out_lps)):
             text, stopped = truncate_at_stop(tok.decode(ids_out, skip_special_tokens=True), stop)
             if stopped:
-                # keep the log-probs of the tokens that make up the kept text
-                keep = 0
-                while keep < len(ids_out) and len(tok.decode(ids_out[:keep + 1])) <= len(text):
-                    keep += 1
-                lps = lps[:keep]
+                lps = kept_logprobs(tok, ids_out, lps, text)
             reason = "stop" if hit_eos[row] or stopped else "length"
             self.generated_tokens += len(ids_out)
             results[idx[row // n]].append(Completion(text, lps, float(sum(lps)), reason))
