@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, Mapping, TypedDict
 
 from sqlforge.io import InputError, read_jsonl
 from sqlforge.prompts import sql_messages
@@ -107,8 +107,9 @@ def read_records(path: str | Path, kind: type) -> list[Any]:
     return records
 
 
-def inference_messages(example: Example, prefix: str = "", templates: dict | None = None) -> list[dict]:
-    """The chat messages an example is asked with (schema, question, evidence, optional SQL prefix)."""
+def inference_messages(example: Mapping[str, Any], prefix: str = "", templates: dict | None = None) -> list[dict]:
+    """The chat messages an `Example` is asked with (schema, question, evidence, optional SQL prefix);
+    typed as a mapping because stages also pass records they extended."""
     return sql_messages(example["schema"], example["question"], example["evidence"], prefix, templates)
 
 
