@@ -257,7 +257,8 @@ def test_feedback_shows_columns_counts_and_samples(tmp_path):
 def test_train_rm_reports_pairs_dropped_for_length(tmp_path, tiny_model):
     """trl 1.16 RewardTrainer drops pairs longer than max_length; train-rm counts what it trained on."""
     prompt = [{"role": "user", "content": "how many singers?"}]
-    short = {"prompt": prompt, "chosen": "SELECT count(*) FROM singer", "rejected": "SELECT 1",
+    short = {"id": "p", "question_id": "q", "db_id": "concert_singer", "prompt": prompt,
+             "chosen": "SELECT count(*) FROM singer", "rejected": "SELECT 1",
              "chosen_distance": 0, "rejected_distance": 1, "kind": "emerge"}
     long = {**short, "rejected": "SELECT " + ", ".join(f"c{i}" for i in range(200)) + " FROM singer"}
     pairs = tmp_path / "pairs.jsonl"
