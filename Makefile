@@ -10,7 +10,7 @@ GPU_BIN := $(CURDIR)/$(GPU_VENV)/bin
 export PATH := $(BIN):$(PATH)
 export PYTHONHASHSEED := 0
 
-.PHONY: install install-gpu repro typecheck test test-gpu-env report clean-venv
+.PHONY: install install-gpu repro typecheck test test-fast test-gpu-env report clean-venv
 
 install: $(VENV)/.installed
 
@@ -31,6 +31,9 @@ typecheck: install  # mypy over src/ and stages/ (config in pyproject.toml): eve
 
 test: typecheck
 	python -m pytest -q tests
+
+test-fast: install  # the edit-test loop: everything but the tests marked slow (pipeline, stage subprocesses, training)
+	python -m pytest -q -m "not slow" tests
 
 install-gpu: $(GPU_VENV)/.installed
 

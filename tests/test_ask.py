@@ -19,6 +19,10 @@ from sqlforge.prompts import sql_messages
 
 from conftest import REPO, repo_params
 
+# stage scripts in subprocesses, real training or the pipeline: `make test-fast` leaves these out
+pytestmark = pytest.mark.slow
+
+
 SQLFORGE = Path(sys.executable).parent / "sqlforge"  # the console script of the environment running the tests
 
 

@@ -9,6 +9,10 @@ import pytest
 
 from conftest import REPO, write_params
 
+# stage scripts in subprocesses, real training or the pipeline: `make test-fast` leaves these out
+pytestmark = pytest.mark.slow
+
+
 
 def preprocess(raw, base, out, params):
     return subprocess.run([sys.executable, str(REPO / "stages" / "preprocess.py"), "--params", str(params),

@@ -3,6 +3,8 @@ transformers backend on both sides."""
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import subprocess
 import sys
@@ -10,6 +12,10 @@ import sys
 from sqlforge.io import dump_jsonl
 
 from conftest import REPO, write_params
+
+# stage scripts in subprocesses, real training or the pipeline: `make test-fast` leaves these out
+pytestmark = pytest.mark.slow
+
 
 
 def run(*args, cwd):

@@ -51,6 +51,7 @@ def test_keyword_database_loads_and_its_schema_text_quotes_every_keyword(tmp_pat
     assert '"2nd place" TEXT' in text and "FOREIGN KEY (Train_ID) REFERENCES train(Train_ID)" in text
 
 
+@pytest.mark.slow
 def test_fetch_and_preprocess_with_sample_values_on_keyword_names(tmp_path):
     root = make_spider_keywords(tmp_path / "src" / "spider")
     proc, paths = run_stages(tmp_path, {"dataset": "spider", "source": str(root)}, preprocess={"sample_values": 3})

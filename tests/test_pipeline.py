@@ -10,9 +10,15 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 import yaml
 
 from conftest import commit_all, run, stages_run
+
+# stage scripts in subprocesses, real training or the pipeline: `make test-fast` leaves these out
+pytestmark = pytest.mark.slow
+
 
 def test_full_pipeline_artifacts_and_metrics(smoke_pipeline):
     repo, output = smoke_pipeline

@@ -7,7 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import REPO
+
+# stage scripts in subprocesses, real training or the pipeline: `make test-fast` leaves these out
+pytestmark = pytest.mark.slow
+
 
 STAGE = """import json, yaml
 x = yaml.safe_load(open("params.yaml"))["train"]["x"]

@@ -63,6 +63,7 @@ def test_hard_reasons(tmp_path):
             "", "", EXEC_ERROR, MANY_TABLES, ""]
 
 
+@pytest.mark.slow
 def test_hard_mode_runs_the_base_model_through_the_engine(tmp_path):
     spider = make_spider(tmp_path / "src" / "spider")
     proc, paths = run_stages(tmp_path, {"dataset": "spider", "source": str(spider)},
@@ -83,6 +84,7 @@ def test_hard_mode_runs_the_base_model_through_the_engine(tmp_path):
         assert f"Incomplete SQL: {s['psg_prefix']}" in s["prompt"][-1]["content"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["none", "all_prefixes"])
 def test_other_modes_through_the_stage(tmp_path, mode):
     spider = make_spider(tmp_path / "src" / "spider")

@@ -16,6 +16,10 @@ from conftest import REPO, write_params
 from real_formats import SLOW_SQL, make_bird, make_spider, zip_folder
 from sqlforge.sources import tree_sha256
 
+# stage scripts in subprocesses, real training or the pipeline: `make test-fast` leaves these out
+pytestmark = pytest.mark.slow
+
+
 RECORD_KEYS = {"id", "db_id", "db_path", "question", "evidence", "gold", "difficulty", "split", "schema"}
 TINY = {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "num_kv_heads": 1, "intermediate_size": 64,
         "vocab_size": 600}

@@ -17,6 +17,10 @@ from sqlforge.sft import build_trainer, sft_dataset
 
 from conftest import REPO, repo_params, write_params
 
+# stage scripts in subprocesses, real training or the pipeline: `make test-fast` leaves these out
+pytestmark = pytest.mark.slow
+
+
 
 def sft_records(records):
     """SFT examples as preprocess writes them (sqlforge.records.SFTExample), plain ones."""

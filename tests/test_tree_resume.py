@@ -7,8 +7,13 @@ import subprocess
 import sys
 import time
 
+import pytest
 
 from conftest import REPO, write_params
+
+# stage scripts in subprocesses, real training or the pipeline: `make test-fast` leaves these out
+pytestmark = pytest.mark.slow
+
 
 QUESTIONS = 24
 
