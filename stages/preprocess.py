@@ -74,7 +74,7 @@ def main() -> None:
 
     # data: every split loaded and checked before anything is written
     tokenizer = AutoTokenizer.from_pretrained(resolve_model(args.base_model))
-    # data.skip_missing_databases (proposed param): opt-in, read with its default until params.yaml has it
+    # data.skip_missing_databases: opt-in; skipped questions are counted and printed, never dropped silently
     skip = params.data.skip_missing_databases
     splits = {"train": load_split(raw, params.data.dataset, "train", skip_missing_databases=skip),
               "dev": load_split(raw, params.data.dataset, "dev", params.data.dev_split, skip_missing_databases=skip)}

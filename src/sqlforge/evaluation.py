@@ -69,7 +69,8 @@ def gold_timeout(t_gold: float, t_min: float, k: float, c: float) -> float:
 
 # Per-query cap on rows while judging: the official scripts fetch whole results (Spider train has a gold of
 # 10,507 rows; a correct BIRD prediction may return more than 10,000), so judging must not stop at the
-# sandbox's default 10,000. Proposed param validate.max_result_rows.
+# sandbox's default 10,000. The pipeline takes it from sandbox.gold_max_rows (sqlexec.sandbox_executor);
+# `sqlforge evaluate` uses this constant, kept equal to params.yaml by tests/test_sandbox_limits.py.
 JUDGE_MAX_ROWS = 1_000_000
 
 
