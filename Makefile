@@ -9,6 +9,8 @@ GPU_VENV := .venv-gpu
 GPU_BIN := $(CURDIR)/$(GPU_VENV)/bin
 export PATH := $(BIN):$(PATH)
 export PYTHONHASHSEED := 0
+# the tests run on every core (at most 4 workers), a test file per worker at a time (tests/conftest.py)
+PYTEST := python -m pytest -q -n logical --maxprocesses 4 --dist loadfile --no-loadscope-reorder
 
 .PHONY: install install-gpu repro typecheck test test-fast test-gpu-env report clean-venv
 
@@ -30,10 +32,10 @@ typecheck: install  # mypy over src/ and stages/ (config in pyproject.toml): eve
 	python -m mypy
 
 test: typecheck
-	python -m pytest -q tests
+	$(PYTEST) tests
 
 test-fast: install  # the edit-test loop: everything but the tests marked slow (pipeline, stage subprocesses, training)
-	python -m pytest -q -m "not slow" tests
+	$(PYTEST) -m "not slow" tests
 
 install-gpu: $(GPU_VENV)/.installed
 
@@ -47,7 +49,7 @@ $(GPU_VENV)/.installed: requirements-gpu.lock pyproject.toml
 # the same checks on the GPU lock; -rs lists each skipped test with its reason (those that need a GPU)
 test-gpu-env: install-gpu
 	PATH=$(GPU_BIN):$$PATH $(GPU_BIN)/python -m mypy
-	PATH=$(GPU_BIN):$$PATH $(GPU_BIN)/python -m pytest -q -rs tests
+	PATH=$(GPU_BIN):$$PATH $(GPU_BIN)/$(PYTEST) -rs tests
 
 BASE ?= main
 report: install  # the markdown the PR workflow posts: committed metrics against $(BASE), refused if stale

@@ -13,6 +13,10 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    # under `pytest -n N` the cores are shared: one torch thread per worker, not every core per worker
+    # (busy-waiting threads of N workers would otherwise fight over the same cores); subprocesses inherit it
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -112,15 +116,33 @@ def stages_run(output: str) -> set[str]:
 
 @pytest.fixture(scope="session")
 def smoke_pipeline(tmp_path_factory) -> tuple[Path, str]:
-    """(repo, dvc repro's stdout). Shared by every test in the session: read it, never change it
-    (a test that commits, reruns or edits params takes `smoke_copy`)."""
+    """(repo, dvc repro's stdout). Shared by every test in the session, across xdist workers too (the first
+    to ask builds it, the others wait on the lock): read it, never change it (a test that commits, reruns or
+    edits params takes `smoke_copy`)."""
+    from filelock import FileLock
+
     from sqlforge.profiles import apply_profile
 
-    repo = copy_repo(tmp_path_factory.mktemp("pipeline") / "repo")
-    apply_profile(repo / "profiles" / "smoke.yaml", repo / "params.yaml")
-    proc = run(["dvc", "repro"], repo)
-    commit_all(repo, "smoke pipeline results")
-    return repo, proc.stdout
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the run's folder, not the worker's
+    repo, log = root / "smoke-pipeline" / "repo", root / "smoke-pipeline" / "dvc-repro.log"
+    with FileLock(root / "smoke-pipeline.lock"):
+        if not log.is_file():
+            copy_repo(repo)
+            apply_profile(repo / "profiles" / "smoke.yaml", repo / "params.yaml")
+            proc = run(["dvc", "repro"], repo)
+            commit_all(repo, "smoke pipeline results")
+            log.write_text(proc.stdout)
+    return repo, log.read_text()
+
+
+def pytest_collection_modifyitems(config, items):
+    """The smoke pipeline's module goes first: it is the session's longest chain. Under `pytest -n --dist
+    loadfile --no-loadscope-reorder` (make test) xdist hands files out in this order, so one worker builds the
+    pipeline while the others share the rest of the suite; the README test, which also needs the pipeline,
+    goes last, so no worker sits waiting for it to be built."""
+    rank = {"test_pipeline": 0, "test_readme": 2}
+    items.sort(key=lambda item: rank.get(item.module.__name__, 1))  # stable: the rest keep their order
 
 
 @pytest.fixture

@@ -255,7 +255,8 @@ def test_feedback_shows_columns_counts_and_samples(tmp_path):
 # ---------------------------------------------------------------- ReSQLver reward model (train.py)
 
 def test_train_rm_reports_pairs_dropped_for_length(tmp_path, tiny_model):
-    """trl 1.16 RewardTrainer drops pairs longer than max_length; train-rm counts what it trained on."""
+    """trl 1.16 RewardTrainer drops pairs longer than max_length; train-rm counts what it trained on.
+    With rm.margin_scale > 0 (the default is 0, which the smoke pipeline runs) it trains on trl's margin column."""
     prompt = [{"role": "user", "content": "how many singers?"}]
     short = {"id": "p", "question_id": "q", "db_id": "concert_singer", "prompt": prompt,
              "chosen": "SELECT count(*) FROM singer", "rejected": "SELECT 1",
@@ -264,7 +265,7 @@ def test_train_rm_reports_pairs_dropped_for_length(tmp_path, tiny_model):
     pairs = tmp_path / "pairs.jsonl"
     pairs.write_text("".join(json.dumps(p) + "\n" for p in [short, long, short, long, short]))
     params = tmp_path / "params.yaml"
-    write_params(params, {"rm": {"max_steps": 1, "batch_size": 2, "max_length": 64}})
+    write_params(params, {"rm": {"max_steps": 1, "batch_size": 2, "max_length": 64, "margin_scale": 0.5}})
     proc = subprocess.run([sys.executable, str(REPO / "stages" / "train_rm.py"), "--params", str(params),
                            "--pairs", str(pairs), "--sft-model", str(tiny_model), "--out", str(tmp_path / "rm"),
                            "--live", str(tmp_path / "live"), "--metrics", str(tmp_path / "train_rm.json")],

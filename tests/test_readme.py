@@ -144,6 +144,7 @@ def test_readme_commands_run_as_written(smoke_copy, tmp_path):
         if "dvc exp run" in block.code:
             # now, not at the end: `dvc exp show` lists the experiments of HEAD, and the team block commits
             assert finished_experiments(repo) >= {"16", "1", "3"}, run(["dvc", "exp", "show", "--csv"], repo).stdout
+            assert_exp_show_columns(repo)
 
     by_code = {b.code: outputs[b.line] for b in blocks if b.kind == "run"}
     ask_plain = next(out for code, out in by_code.items() if code.startswith("sqlforge ask"))
@@ -153,3 +154,16 @@ def test_readme_commands_run_as_written(smoke_copy, tmp_path):
     teammate = next(out for code, out in by_code.items() if "git clone" in code)
     assert "Running stage" not in teammate  # restored from the remote, nothing re-run
     assert (repo / "sqlforge-teammate" / "models" / "merged" / "model.safetensors").is_file()
+    assert not (repo / "sqlforge-teammate" / "models" / "sft").exists()  # push: false, hence --allow-missing
+
+
+def assert_exp_show_columns(repo: Path) -> None:
+    """The experiment table shows the headline metrics, and `--only-changed` the swept param without a
+    flood of logged training arguments (DVCLive keeps those out of dvc.yaml)."""
+    full = run(["dvc", "exp", "show", "--no-pager", "--csv"], repo).stdout.splitlines()[0].split(",")
+    assert "mcts_best_path.ex" in full and "greedy.ex" in full, full
+    # --only-changed drops a metric that happens to tie between the runs, hence the full table above
+    columns = run(["dvc", "exp", "show", "--only-changed", "--no-pager", "--csv"], repo).stdout.splitlines()[0]
+    columns = columns.split(",")
+    assert "mcts.iterations" in columns, columns
+    assert not [c for c in columns if "learning_rate" in c or "per_device" in c or "metrics/sft" in c], columns
