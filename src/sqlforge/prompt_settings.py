@@ -37,11 +37,6 @@ def from_preprocess(cfg: PreprocessConfig, template_dir: Path = TEMPLATE_DIR) ->
     return PromptSettings(templates, cfg.sample_values, cfg.descriptions, cfg.max_schema_tokens)
 
 
-def defaults(cfg: PreprocessConfig) -> PromptSettings:
-    """For a model folder sqlforge did not train: this checkout's templates and the preprocess params."""
-    return from_preprocess(cfg)
-
-
 def write(model_dir: str | Path, settings: PromptSettings) -> None:
     path = Path(model_dir) / FILENAME
     path.write_text(json.dumps(asdict(settings), indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -55,10 +50,11 @@ def copy(src_dir: str | Path, dst_dir: str | Path) -> None:
 
 
 def read(model_dir: str | Path, fallback: PreprocessConfig) -> tuple[PromptSettings, bool]:
-    """The model's own settings and True, or the defaults and False when the folder has none."""
+    """The model's own settings and True; for a folder sqlforge did not train (it has none), this
+    checkout's templates and the given preprocess params, and False."""
     path = Path(model_dir) / FILENAME
     if not path.is_file():
-        return defaults(fallback), False
+        return from_preprocess(fallback), False
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         settings = PromptSettings(templates={name: data["templates"][name] for name in TEMPLATES},
