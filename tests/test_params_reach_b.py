@@ -1,0 +1,258 @@
+"""Every params.yaml key of mcts, preprocess, pairs, data and model (and the sft/rm keys the trainer tables of
+test_params_reach.py leave out) reaches what it configures: run the real code the stage runs with the
+defaults and with one key changed, and compare an observable of what it built or produced. Keys that act
+only with another choice get that choice in both runs. A key that reaches nothing is a defect (xfail strict)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+
+import pytest
+
+from conftest import REPO, repo_params
+
+# --- mcts -------------------------------------------------------------------------------------------------
+
+# The tiny model has random weights: its completions are clause-free noise that the token limit cuts off.
+# Real-search cases therefore keep truncated completions (drop_truncated: false, both runs) and start at a
+# "SELECT" node, so an action's intuition (psg prompt, action only) and its goal (plain prompt, whole SQL)
+# are different numbers and alpha shows.
+SEARCH_BASE = {"iterations": 2, "expand_n": 3, "top_k": 3, "drop_truncated": False}
+_runs: dict = {}
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model):
+    from sqlforge.engine.hf import TransformersEngine
+
+    return TransformersEngine(str(tiny_model), batch_size=16)
+
+
+def search_run(engine, record, overrides: dict, root_prefix: str = "SELECT", max_new_tokens: int = 4) -> dict:
+    """One real MCTS over one question; everything it shows about the tree it grew (memoized: the search is
+    deterministic, which test_the_search_is_deterministic pins, so the default run is shared)."""
+    key = (record["id"], json.dumps(overrides, sort_keys=True), root_prefix, max_new_tokens)
+    if key not in _runs:
+        _runs[key] = _search_run(engine, record, overrides, root_prefix, max_new_tokens)
+    return _runs[key]
+
+
+def _search_run(engine, record, overrides, root_prefix, max_new_tokens) -> dict:
+    from sqlforge.mcts import MCTS, Node, Search
+
+    cfg = repo_params({"mcts": overrides}).mcts
+    search = Search(record, engine.tokenizer, cfg.prompt == "psg")  # the stage's construction
+    search.root = Node(prefix=root_prefix)
+    calls = engine.calls
+    mcts = MCTS(engine, engine.tokenizer, cfg, max_new_tokens)
+    mcts.run([search])
+    nodes, stack = [], [search.root]
+    while stack:
+        node = stack.pop()
+        nodes.append((node.prefix, node.depth, node.terminal, round(node.intuition, 4), round(node.reward, 4),
+                      node.visits))
+        stack.extend(node.children)
+    return {"nodes": sorted(nodes), "rewards": sorted(n[4] for n in nodes), "children": len(search.root.children),
+            "completions": mcts.completions, "dropped": mcts.dropped_truncated, "calls": engine.calls - calls,
+            "visits": sorted(n[5] for n in nodes), "root_visits": search.root.visits}
+
+
+def test_the_search_is_deterministic(engine, demo_records):
+    """Without this, a key whose runs differ by chance would pass: the same settings grow the same tree."""
+    assert _search_run(engine, demo_records["dev"][0], SEARCH_BASE, "SELECT", 4) == \
+        _search_run(engine, demo_records["dev"][0], SEARCH_BASE, "SELECT", 4)
+
+
+MCTS_SEARCH = {  # mcts key -> (new value, settings in both runs, what the search shows)
+    "seed": (7, {}, "nodes"),
+    "iterations": (1, {}, "root_visits"),
+    "expand_n": (1, {}, "completions"),
+    "top_k": (1, {}, "children"),
+    "alpha": (0.9, {}, "rewards"),
+    "expansion": ("greedy_plus_samples", {}, "calls"),
+    "temperature": (0.1, {}, "nodes"),
+    "top_p": (0.05, {}, "nodes"),
+    "drop_truncated": (True, {}, "dropped"),
+    "prompt": ("continuation", {}, "nodes"),
+}
+
+
+@pytest.mark.parametrize("key", sorted(MCTS_SEARCH))
+def test_each_mcts_key_changes_the_search(key, engine, demo_records):
+    value, both, seen = MCTS_SEARCH[key]
+    record = demo_records["dev"][0]
+    default = search_run(engine, record, {**SEARCH_BASE, **both})
+    changed = search_run(engine, record, {**SEARCH_BASE, **both, key: value})
+    assert default[seen] != changed[seen], f"mcts.{key}={value!r} did not change the search's {seen}"
+
+
+def children_of(overrides: dict, prefix: str, text: str):
+    """The children MCTS makes of a node from one completion (its real expansion step, before scoring)."""
+    from sqlforge.engine.base import Completion
+    from sqlforge.mcts import MCTS, Node
+
+    mcts = MCTS(None, None, repo_params({"mcts": overrides}).mcts, max_new_tokens=8)
+    return [(c.action, c.terminal) for c in mcts._children(Node(prefix=prefix), [Completion(text=text)])]
+
+
+def test_mcts_clauses_sets_where_a_subquery_action_ends():
+    # nested (SQL-o1): the subquery's SELECT is one action; top_level: the whole subquery is
+    args = ("SELECT a FROM t WHERE id IN (", " SELECT b FROM u)")
+    assert children_of({}, *args) == [(" SELECT b", False)]
+    assert children_of({"clauses": "top_level"}, *args) == [(" SELECT b FROM u)", True)]
+
+
+def test_mcts_max_depth_makes_a_node_at_that_depth_terminal():
+    args = ("", "SELECT a FROM t")
+    assert children_of({}, *args) == [("SELECT a", False)]
+    assert children_of({"max_depth": 1}, *args) == [("SELECT a", True)]
+
+
+def terminal_bonus(overrides: dict, record: dict, tokenizer, reward_model=None, executor=None) -> dict:
+    """What the search's terminal signals add to a complete SQL that runs and returns rows."""
+    from sqlforge.mcts import MCTS, Node, Search
+
+    cfg = repo_params({"mcts": overrides}).mcts
+    mcts = MCTS(None, None, cfg, 8, reward_model=reward_model, executor=executor)
+    search = Search(record, tokenizer, True)
+    node = Node(prefix=f"SELECT count(*) FROM {first_table(record)}", terminal=True, complete=True)
+    return {"bonus": list(mcts._terminal_signals([(search, node)]).values()), "rm_score": node.rm_score,
+            "executes": node.executes}
+
+
+def first_table(record: dict) -> str:
+    import sqlite3
+
+    with sqlite3.connect(f"file:{record['db_path']}?mode=ro", uri=True) as con:
+        return con.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name").fetchone()[0]
+
+
+@pytest.fixture(scope="module")
+def reward_model(tiny_model, tmp_path_factory):
+    """A real reward model folder (the tiny model with a fresh score head), as train-rm writes one."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from sqlforge.reward import RewardScorer
+
+    out = tmp_path_factory.mktemp("rm")
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model, num_labels=1)
+    model.config.pad_token_id = model.config.pad_token_id or model.config.eos_token_id
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(tiny_model).save_pretrained(out)
+    return RewardScorer(str(out))
+
+
+def test_mcts_rm_weight_adds_the_reward_models_score(reward_model, engine, demo_records):
+    record = demo_records["dev"][0]
+    default = terminal_bonus({}, record, engine.tokenizer, reward_model=reward_model)
+    changed = terminal_bonus({"rm_weight": 2.0}, record, engine.tokenizer, reward_model=reward_model)
+    assert default["bonus"] == [] and default["rm_score"] is None  # SQL-o1: off
+    assert changed["rm_score"] is not None and changed["bonus"] == [pytest.approx(2.0 * changed["rm_score"])]
+
+
+def test_mcts_exec_weight_adds_a_bonus_for_sql_that_returns_rows(engine, demo_records):
+    from sqlforge.sqlexec import sandbox_executor
+
+    params = repo_params()
+    record = demo_records["dev"][0]
+    executor = sandbox_executor(params.sandbox, params.mcts.timeout_s)
+    try:
+        default = terminal_bonus({}, record, engine.tokenizer, executor=executor)
+        changed = terminal_bonus({"exec_weight": 3.0}, record, engine.tokenizer, executor=executor)
+    finally:
+        executor.close()
+    assert default["bonus"] == [] and default["executes"] is None
+    assert changed["executes"] is True and changed["bonus"] == [3.0]
+
+
+def test_mcts_w_exp_changes_which_child_uct_selects():
+    """On the tiny model's noise the exploration weight rarely changes a 2-4 iteration tree, so: the
+    selection step MCTS.run takes (`select(root, settings.w_exp)`) on a hand-built tree."""
+    from sqlforge.mcts import Node, select
+
+    root = Node(prefix="", expanded=True, visits=10)
+    root.children = [Node(prefix="a", parent=root, visits=5, q=50.0), Node(prefix="b", parent=root, visits=1, q=45.0)]
+    default, changed = repo_params().mcts.w_exp, repo_params({"mcts": {"w_exp": 0.0}}).mcts.w_exp
+    # 100: the rarely visited b (45 + 100 sqrt(ln 10)); 0: pure exploitation, a's higher Q
+    assert select(root, default)[-1].prefix == "b" and select(root, changed)[-1].prefix == "a"
+
+
+def test_mcts_selector_changes_the_chosen_candidate():
+    from sqlforge.mcts import choose
+
+    # SQL-o1's best path (no execution filter) vs the most visited candidate that runs
+    cands = [{"sql": "x", "visits": 1, "q": 90.0, "reward": 99.0, "path_reward": 95.0, "exec_status": "syntax"},
+             {"sql": "y", "visits": 4, "q": 10.0, "reward": 80.0, "path_reward": 50.0, "exec_status": "ok"}]
+    default, changed = repo_params().mcts.selector, repo_params({"mcts": {"selector": "most_visited"}}).mcts.selector
+    assert choose(cands, default)["sql"] == "x" and choose(cands, changed)["sql"] == "y"
+
+
+# Keys the stage script itself applies (which questions, the sandbox's timeout, the Search's prompt mode):
+# run mcts-explore's main in this process on two questions and look at the objects it built.
+
+def load_stage(name: str):
+    spec = importlib.util.spec_from_file_location(f"stage_{name}", REPO / "stages" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def mcts_stage_inputs(demo_records, tmp_path_factory):
+    from sqlforge.io import dump_jsonl
+
+    root = tmp_path_factory.mktemp("mcts_stage")
+    dump_jsonl(root / "dev.jsonl", demo_records["dev"][:2])
+    return root
+
+
+def run_mcts_stage(overrides: dict, inputs, tiny_model, tmp_path, monkeypatch) -> dict:
+    from conftest import write_params
+
+    stage = load_stage("mcts_explore")
+    built: dict = {"searches": [], "executors": []}
+
+    class RecordedSearch(stage.Search):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            built["searches"].append(self)
+
+    def recorded_executor(*a, **kw):
+        executor = real_executor(*a, **kw)
+        built["executors"].append(executor)
+        return executor
+
+    real_executor = stage.sandbox_executor
+    monkeypatch.setattr(stage, "Search", RecordedSearch)
+    monkeypatch.setattr(stage, "sandbox_executor", recorded_executor)
+    base = {"mcts": {"iterations": 1, "expand_n": 1, "top_k": 1, "drop_truncated": False},
+            "engine": {"max_new_tokens": 4}}
+    merged = {**base, "mcts": {**base["mcts"], **overrides}}
+    params = write_params(tmp_path / "params.yaml", merged)
+    out = tmp_path / "out"
+    monkeypatch.setattr(sys, "argv", ["mcts_explore", "--params", str(params), "--dev", str(inputs / "dev.jsonl"),
+                                      "--model", str(tiny_model), "--out", str(out),
+                                      "--metrics", str(tmp_path / "mcts.json")])
+    stage.main()
+    results = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    return {"questions": len(results), "timeout": [e.timeout_s for e in built["executors"]],
+            "prompt": built["searches"][0].prompt("SELECT name FROM")}
+
+
+MCTS_STAGE = {  # mcts key -> (new value, what the stage built)
+    "max_questions": (1, "questions"),
+    "timeout_s": (3.5, "timeout"),
+    "prompt": ("continuation", "prompt"),
+}
+
+
+@pytest.mark.parametrize("key", sorted(MCTS_STAGE))
+def test_each_mcts_stage_key_reaches_what_the_stage_builds(key, mcts_stage_inputs, tiny_model, tmp_path,
+                                                          monkeypatch):
+    value, seen = MCTS_STAGE[key]
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    default = run_mcts_stage({}, mcts_stage_inputs, tiny_model, tmp_path / "a", monkeypatch)
+    changed = run_mcts_stage({key: value}, mcts_stage_inputs, tiny_model, tmp_path / "b", monkeypatch)
+    assert default[seen] != changed[seen], f"mcts.{key}={value!r} did not reach the stage's {seen}"
