@@ -256,3 +256,58 @@ def test_each_mcts_stage_key_reaches_what_the_stage_builds(key, mcts_stage_input
     default = run_mcts_stage({}, mcts_stage_inputs, tiny_model, tmp_path / "a", monkeypatch)
     changed = run_mcts_stage({key: value}, mcts_stage_inputs, tiny_model, tmp_path / "b", monkeypatch)
     assert default[seen] != changed[seen], f"mcts.{key}={value!r} did not reach the stage's {seen}"
+
+
+# --- pairs: merge-shards' main on hand-built trees (test_trees.hand_tree) for 20 demo questions -----------
+
+@pytest.fixture(scope="module")
+def shard_trees(demo_records, tmp_path_factory):
+    from test_trees import hand_tree
+
+    from sqlforge.io import dump_jsonl
+    from sqlforge.records import distance_to_json
+    from sqlforge.trees import annotate
+
+    root = tmp_path_factory.mktemp("pairs_stage")
+    records = demo_records["train"][:20]
+    dump_jsonl(root / "train.jsonl", records)
+    trees = []
+    for rec in records:
+        tree = {**hand_tree(), "question_id": rec["id"], "db_id": rec["db_id"]}
+        annotate(tree)
+        for node in tree["nodes"]:
+            node["distance"] = distance_to_json(node["distance"])
+        trees.append(tree)
+    (root / "trees" / "shard-0").mkdir(parents=True)
+    dump_jsonl(root / "trees" / "shard-0" / "trees.jsonl", trees)
+    return root
+
+
+def run_merge_shards(overrides: dict, inputs, tmp_path, monkeypatch) -> dict:
+    from conftest import write_params
+
+    params = write_params(tmp_path / "params.yaml", {"tree": {"shards": [0]}, "pairs": overrides})
+    monkeypatch.setattr(sys, "argv", ["merge_shards", "--params", str(params), "--trees", str(inputs / "trees"),
+                                      "--train", str(inputs / "train.jsonl"), "--out", str(tmp_path / "pairs"),
+                                      "--metrics", str(tmp_path / "trees.json")])
+    load_stage("merge_shards").main()
+    return {name: sorted((p["question_id"], p["kind"], p["chosen"], p["rejected"]) for p in
+                         map(json.loads, (tmp_path / "pairs" / f"{name}.jsonl").read_text().splitlines()))
+            for name in ("train", "test")}
+
+
+PAIRS = {  # pairs key -> new value (the observable: the train and test pairs merge-shards writes)
+    "seed": 3,
+    "test_fraction": 0.6,
+    "kinds": ["emerge"],
+    "keep_failed_siblings": True,
+}
+
+
+@pytest.mark.parametrize("key", sorted(PAIRS))
+def test_each_pairs_key_changes_the_pairs_merge_shards_writes(key, shard_trees, tmp_path, monkeypatch):
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    default = run_merge_shards({}, shard_trees, tmp_path / "a", monkeypatch)
+    changed = run_merge_shards({key: PAIRS[key]}, shard_trees, tmp_path / "b", monkeypatch)
+    assert default["test"], "the default split must put some questions in test for seed to show"
+    assert default != changed, f"pairs.{key}={PAIRS[key]!r} did not change the pairs"
