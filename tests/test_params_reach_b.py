@@ -311,3 +311,136 @@ def test_each_pairs_key_changes_the_pairs_merge_shards_writes(key, shard_trees, 
     changed = run_merge_shards({key: PAIRS[key]}, shard_trees, tmp_path / "b", monkeypatch)
     assert default["test"], "the default split must put some questions in test for seed to show"
     assert default != changed, f"pairs.{key}={PAIRS[key]!r} did not change the pairs"
+
+
+# --- preprocess: its main on a small generated demo (30 train questions, 5 dev), in this process ---------
+
+@pytest.fixture(scope="module")
+def small_raw(tmp_path_factory):
+    """A small demo raw folder, as fetch writes the demo."""
+    from sqlforge.demo.generate import generate_demo
+
+    raw = tmp_path_factory.mktemp("small_raw")
+    generate_demo(raw, seed=0, train_questions=30, dev_questions=5)
+    return raw
+
+
+def add_descriptions(raw) -> None:
+    import sqlite3
+
+    for db in sorted((raw / "database").iterdir()):
+        with sqlite3.connect(db / f"{db.name}.sqlite") as con:
+            tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+            folder = db / "database_description"
+            folder.mkdir(exist_ok=True)
+            for table in tables:
+                columns = [r[1] for r in con.execute(f'PRAGMA table_info("{table}")')]
+                lines = ["original_column_name,column_description,value_description"]
+                lines += [f"{c},the {c} of a {table} row (described),free text" for c in columns]
+                (folder / f"{table}.csv").write_text("\n".join(lines) + "\n")
+
+
+def run_preprocess(overrides: dict, raw, tiny_model, tmp_path, monkeypatch) -> dict:
+    from conftest import write_params
+
+    stage = load_stage("preprocess")
+    built: dict = {"executors": []}
+    real_executor = stage.sandbox_executor
+
+    def recorded_executor(*a, **kw):
+        executor = real_executor(*a, **kw)
+        built["executors"].append(executor)
+        return executor
+
+    monkeypatch.setattr(stage, "sandbox_executor", recorded_executor)
+    params = write_params(tmp_path / "params.yaml", {"preprocess": overrides, "engine": {"max_new_tokens": 4}})
+    out = tmp_path / "prepared"
+    monkeypatch.setattr(sys, "argv", ["preprocess", "--params", str(params), "--raw", str(raw),
+                                      "--base-model", str(tiny_model), "--out", str(out),
+                                      "--metrics", str(tmp_path / "preprocess.json")])
+    stage.main()
+    read = lambda name: [json.loads(line) for line in (out / name).read_text().splitlines()]  # noqa: E731
+    sft = read("sft.jsonl")
+    return {"sft": [(s["id"], s["psg_prefix"], s["revision_of"], json.dumps(s["prompt"])) for s in sft],
+            "schemas": sorted({r["schema"] for r in read("train.jsonl") + read("dev.jsonl")}),
+            "metrics": json.loads((tmp_path / "preprocess.json").read_text()),
+            "executors": [(e.timeout_s, len(e._workers)) for e in built["executors"]]}
+
+
+def nest(key: str, value) -> dict:
+    """"psg.mode", "hard" -> {"psg": {"mode": "hard"}}"""
+    for part in reversed(key.split(".")):
+        value = {part: value}
+    return value
+
+
+@pytest.fixture(scope="module")
+def described_raw(tmp_path_factory):
+    """The same small demo, every table's columns described in BIRD's database_description/*.csv."""
+    from sqlforge.demo.generate import generate_demo
+
+    raw = tmp_path_factory.mktemp("described_raw")
+    generate_demo(raw, seed=0, train_questions=30, dev_questions=5)
+    add_descriptions(raw)
+    return raw
+
+
+PREPROCESS = {  # preprocess key -> (new value, settings in both runs, raw folder, what preprocess produced)
+    "seed": (7, {"psg": {"ratio": 0.5}}, "small_raw", "sft"),  # which questions get a cut, and where
+    "sample_values": (2, {}, "small_raw", "schemas"),
+    "descriptions": (False, {}, "described_raw", "schemas"),
+    "max_schema_tokens": (80, {}, "small_raw", "schemas"),
+    "gold_timeout_s": (5.0, {}, "small_raw", "executors"),  # the gold-check sandbox's timeout
+    "workers": (1, {}, "small_raw", "executors"),  # its worker processes (and the dev judge's)
+    "revision_ratio": (1.0, {}, "small_raw", "sft"),
+    "psg.mode": ("none", {}, "small_raw", "sft"),
+    "psg.ratio": (1.0, {}, "small_raw", "sft"),
+    "psg.clauses": ("top_level", {"psg": {"mode": "all_prefixes", "ratio": 1.0}}, "small_raw", "sft"),
+    "psg.keep_plain": (True, {}, "small_raw", "sft"),
+}
+
+
+@pytest.mark.parametrize("key", sorted(PREPROCESS))
+def test_each_preprocess_key_changes_what_preprocess_writes(key, request, tiny_model, tmp_path, monkeypatch):
+    from sqlforge.config import deep_merge
+
+    value, both, raw, seen = PREPROCESS[key]
+    raw = request.getfixturevalue(raw)
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    default = run_preprocess(both, raw, tiny_model, tmp_path / "a", monkeypatch)
+    changed = run_preprocess(deep_merge(both, nest(key, value)), raw, tiny_model, tmp_path / "b", monkeypatch)
+    assert default[seen] != changed[seen], f"preprocess.{key}={value!r} did not change preprocess's {seen}"
+
+
+# psg.min_tables and psg.hard_rule act only in psg.mode: hard, on the base model's predictions; the tiny
+# model's predictions never run (every one is an exec_error under both rules), so these two are shown on
+# the function preprocess calls with them, hard_reasons, with predictions chosen by hand
+
+def hard_reason(overrides: dict, record: dict, prediction: str) -> str:
+    from sqlforge.evaluation import rules_for
+    from sqlforge.psg import hard_reasons
+    from sqlforge.sqlexec import sandbox_executor
+
+    params = repo_params({"preprocess": {"psg": {"mode": "hard", **overrides}}})
+    cfg = params.preprocess
+    with sandbox_executor(params.sandbox, cfg.gold_timeout_s, cfg.workers) as executor:
+        return hard_reasons([record], [prediction], executor, rules_for(params.data.dataset), cfg.psg.min_tables,
+                            cfg.psg.hard_rule)[0]
+
+
+def two_table_record(demo_records) -> dict:
+    from sqlforge.psg import tables_touched
+
+    return next(r for r in demo_records["train"] if tables_touched(r["gold"]) == 2)
+
+
+def test_preprocess_psg_min_tables_sets_how_many_tables_make_a_prediction_hard(demo_records):
+    record = two_table_record(demo_records)
+    assert hard_reason({}, record, record["gold"]) == ""  # default 3 tables
+    assert hard_reason({"min_tables": 2}, record, record["gold"]) == "many_tables"
+
+
+def test_preprocess_psg_hard_rule_extended_also_counts_a_wrong_result(demo_records):
+    record = two_table_record(demo_records)
+    assert hard_reason({}, record, "SELECT 1") == ""  # original: runs, reads no table
+    assert hard_reason({"hard_rule": "extended"}, record, "SELECT 1") == "wrong"
