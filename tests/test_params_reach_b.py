@@ -444,3 +444,112 @@ def test_preprocess_psg_hard_rule_extended_also_counts_a_wrong_result(demo_recor
     record = two_table_record(demo_records)
     assert hard_reason({}, record, "SELECT 1") == ""  # original: runs, reads no table
     assert hard_reason({"hard_rule": "extended"}, record, "SELECT 1") == "wrong"
+
+
+# --- data and model: fetch's main, in this process, on the demo and on Spider-format folders (real_formats) ---
+
+SMALL_DEMO = {"demo": {"train_questions": 40, "dev_questions": 10}}
+SMALL_TINY = {"vocab_size": 600, "hidden_size": 32, "num_layers": 1, "num_heads": 2, "num_kv_heads": 1,
+              "intermediate_size": 64, "max_position_embeddings": 256}
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory) -> dict[str, str]:
+    """Spider sources: the folder, the same as a zip, one with a train question less, one missing a database."""
+    from real_formats import make_spider, zip_folder
+
+    root = tmp_path_factory.mktemp("sources")
+    spider = make_spider(root / "spider")
+    fewer = make_spider(root / "fewer")
+    train = json.loads((fewer / "train_spider.json").read_text())
+    (fewer / "train_spider.json").write_text(json.dumps(train[:-1]))
+    missing = make_spider(root / "missing")
+    (missing / "database" / "pets_1" / "pets_1.sqlite").unlink()
+    return {"spider": str(spider), "zip": str(zip_folder(spider, root / "spider.zip")), "fewer": str(fewer),
+            "missing": str(missing)}
+
+
+def run_fetch(overrides: dict, tmp_path, monkeypatch) -> dict:
+    """fetch's main: what it put in data/raw (every split's questions) and models/base, or its InputError."""
+    from conftest import write_params
+
+    from sqlforge.io import InputError
+
+    stage = load_stage("fetch")
+    params = write_params(tmp_path / "params.yaml", overrides)
+    raw, base = tmp_path / "raw", tmp_path / "base"
+    monkeypatch.setattr(sys, "argv", ["fetch", "--params", str(params), "--data-out", str(raw),
+                                      "--model-out", str(base), "--metrics", str(tmp_path / "fetch.json")])
+    try:
+        stage.main()
+    except InputError as e:
+        return {"refused": str(e).splitlines()[0].replace(str(tmp_path), "<tmp>")}
+    loaded = stage.load_splits(stage.load_params(params), raw)
+    files = sorted(p.name for p in base.iterdir())
+    config = json.loads((base / "config.json").read_text()) if "config.json" in files else {}
+    weights = None
+    if "model.safetensors" in files:
+        from safetensors.numpy import load_file
+
+        weights = float(load_file(base / "model.safetensors")["model.embed_tokens.weight"][:4, :4].sum())
+    return {"refused": None,
+            "questions": {name: [(ex.id, ex.db_id, ex.question) for ex in s.examples] for name, s in loaded.items()},
+            "base": files, "config": config, "weights": weights}
+
+
+def spider_both(sources, name="spider"):
+    return {"dataset": "spider", "source": sources[name]}
+
+
+DATA = {  # data key -> (new value, data settings in both runs, what fetch produced)
+    "dataset": ("spider", lambda s: {"source": s["spider"]}, "questions"),
+    "source": (lambda s: s["fewer"], lambda s: spider_both(s), "questions"),
+    "sha256": ("0" * 64, lambda s: spider_both(s), "refused"),  # a wrong pin stops fetch
+    "dev_split": ("spider-dk", lambda s: spider_both(s), "questions"),
+    "skip_missing_databases": (True, lambda s: spider_both(s, "missing"), "refused"),
+    "max_uncompressed_bytes": (1000, lambda s: spider_both(s, "zip"), "refused"),
+    "demo.seed": (1, lambda s: {}, "questions"),
+    "demo.train_questions": (20, lambda s: {}, "questions"),
+    "demo.dev_questions": (5, lambda s: {}, "questions"),
+}
+
+
+@pytest.mark.parametrize("key", sorted(DATA))
+def test_each_data_key_changes_what_fetch_loads_or_refuses(key, sources, tmp_path, monkeypatch):
+    from sqlforge.config import deep_merge
+
+    value, both, seen = DATA[key]
+    value = value(sources) if callable(value) else value
+    data = deep_merge(SMALL_DEMO, both(sources))
+    model = {"tiny": SMALL_TINY}
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    default = run_fetch({"data": data, "model": model}, tmp_path / "a", monkeypatch)
+    changed = run_fetch({"data": deep_merge(data, nest(key, value)), "model": model}, tmp_path / "b", monkeypatch)
+    assert default["refused"] is None or seen == "refused", default["refused"]
+    assert default[seen] != changed[seen], f"data.{key}={value!r} did not change fetch's {seen}"
+
+
+MODEL = {  # model key -> (new value, what fetch wrote to models/base)
+    "base": ("Qwen/Qwen2.5-Coder-1.5B-Instruct", "base"),  # a hub id: a pointer instead of a built model
+    "tiny.seed": (1, "weights"),
+    "tiny.vocab_size": (500, "config"),
+    "tiny.hidden_size": (16, "config"),
+    "tiny.num_layers": (2, "config"),
+    "tiny.num_heads": (4, "config"),
+    "tiny.num_kv_heads": (2, "config"),
+    "tiny.intermediate_size": (48, "config"),
+    "tiny.max_position_embeddings": (512, "config"),
+}
+
+
+@pytest.mark.parametrize("key", sorted(MODEL))
+def test_each_model_key_changes_the_base_model_fetch_writes(key, tmp_path, monkeypatch):
+    from sqlforge.config import deep_merge
+
+    value, seen = MODEL[key]
+    model = {"tiny": SMALL_TINY}
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    default = run_fetch({"data": SMALL_DEMO, "model": model}, tmp_path / "a", monkeypatch)
+    changed = run_fetch({"data": SMALL_DEMO, "model": deep_merge(model, nest(key, value))}, tmp_path / "b",
+                        monkeypatch)
+    assert default[seen] != changed[seen], f"model.{key}={value!r} did not change fetch's {seen}"
