@@ -553,3 +553,153 @@ def test_each_model_key_changes_the_base_model_fetch_writes(key, tmp_path, monke
     changed = run_fetch({"data": SMALL_DEMO, "model": deep_merge(model, nest(key, value))}, tmp_path / "b",
                         monkeypatch)
     assert default[seen] != changed[seen], f"model.{key}={value!r} did not change fetch's {seen}"
+
+
+# --- sft and rm keys the trainer tables of test_params_reach.py leave out: they act in the stage scripts ---
+# (which examples, the launcher command, which backbone, the margin column). Each stage's main runs in this
+# process up to the trainer it builds (the real one, from the real build function), then stops before
+# training; a launcher's command is the one sqlforge.launch builds from what the stage passes it.
+
+class BuiltTrainer(Exception):
+    def __init__(self, trainer, base):
+        self.trainer, self.base = trainer, base
+
+
+def stop_at_trainer(stage, name: str, monkeypatch) -> None:
+    build = getattr(stage, name)
+
+    def build_then_stop(cfg, dataset, base, *a, **kw):
+        raise BuiltTrainer(build(cfg, dataset, base, *a, **kw), base)
+
+    monkeypatch.setattr(stage, name, build_then_stop)
+
+
+@pytest.fixture(scope="module")
+def sft_file(demo_records, tmp_path_factory):
+    from sqlforge.io import dump_jsonl
+    from sqlforge.records import inference_messages
+
+    path = tmp_path_factory.mktemp("sft_data") / "sft.jsonl"
+    dump_jsonl(path, [{"id": r["id"], "psg_prefix": "", "revision_of": "", "prompt": inference_messages(r),
+                       "completion": [{"role": "assistant", "content": r["gold"]}]}
+                      for r in demo_records["train"][:8]])
+    return path
+
+
+def run_sft_stage(overrides: dict, sft_file, tiny_model, tmp_path, monkeypatch) -> dict:
+    from conftest import write_params
+
+    from sqlforge.launch import launch_command
+
+    stage = load_stage("sft")
+    stop_at_trainer(stage, "build_trainer", monkeypatch)
+    commands = []
+    monkeypatch.setattr(stage, "relaunch", lambda *a: commands.append(launch_command(*a)) or 0)
+    params = write_params(tmp_path / "params.yaml",
+                          {"sft": {"lora_r": 4, "lora_alpha": 8, "max_steps": 1, **overrides}})
+    monkeypatch.setattr(sys, "argv", ["sft", "--params", str(params), "--data", str(sft_file), "--base-model",
+                                      str(tiny_model), "--out", str(tmp_path / "sft"), "--live",
+                                      str(tmp_path / "live"), "--metrics", str(tmp_path / "sft.json")])
+    try:
+        stage.main()
+    except BuiltTrainer as built:
+        return {"examples": len(built.trainer.train_dataset), "launch": None}
+    except SystemExit as e:  # relaunched: this process only waits for the launched ones
+        assert e.code == 0
+        command = commands[0]
+        port = command.index("--main_process_port")  # free-picked per launch: left out of the comparison
+        return {"examples": None, "launch": command[:port] + command[port + 2:]}
+    raise AssertionError("sft neither built a trainer nor relaunched")
+
+
+SFT_STAGE = {  # sft key -> (new value, settings in both runs, what the stage built)
+    "max_examples": (3, {}, "examples"),
+    "launcher": ("ddp", {}, "launch"),
+    "num_processes": (2, {"launcher": "ddp"}, "launch"),  # GPU-only in practice: the command it launches
+}
+
+
+@pytest.mark.parametrize("key", sorted(SFT_STAGE))
+def test_each_sft_stage_key_reaches_the_trainer_or_launcher(key, sft_file, tiny_model, tmp_path, monkeypatch):
+    value, both, seen = SFT_STAGE[key]
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    default = run_sft_stage(both, sft_file, tiny_model, tmp_path / "a", monkeypatch)
+    changed = run_sft_stage({**both, key: value}, sft_file, tiny_model, tmp_path / "b", monkeypatch)
+    assert default[seen] != changed[seen], f"sft.{key}={value!r} did not reach the stage's {seen}"
+
+
+@pytest.fixture(scope="module")
+def pairs_file(demo_records, tmp_path_factory):
+    from sqlforge.io import dump_jsonl
+    from sqlforge.records import inference_messages
+
+    path = tmp_path_factory.mktemp("rm_pairs") / "train.jsonl"
+    dump_jsonl(path, [{"id": f"{r['id']}-0", "question_id": r["id"], "db_id": r["db_id"],
+                       "prompt": inference_messages(r), "chosen": r["gold"], "rejected": "SELECT 1",
+                       "chosen_distance": 0, "rejected_distance": 1, "kind": "emerge"}
+                      for r in demo_records["train"][:4]])
+    return path
+
+
+@pytest.fixture(scope="module")
+def other_backbone(tiny_model, tmp_path_factory):
+    """The same tiny model under another path: a backbone other than the SFT model."""
+    import shutil
+
+    return shutil.copytree(tiny_model, tmp_path_factory.mktemp("backbone") / "model")
+
+
+def run_train_rm_stage(overrides: dict, pairs_file, tiny_model, tmp_path, monkeypatch) -> dict:
+    from conftest import write_params
+
+    stage = load_stage("train_rm")
+    stop_at_trainer(stage, "build_reward_trainer", monkeypatch)
+    params = write_params(tmp_path / "params.yaml", {"rm": overrides})
+    monkeypatch.setattr(sys, "argv", ["train_rm", "--params", str(params), "--pairs", str(pairs_file),
+                                      "--sft-model", str(tiny_model), "--out", str(tmp_path / "rm"), "--live",
+                                      str(tmp_path / "live"), "--metrics", str(tmp_path / "rm.json")])
+    with pytest.raises(BuiltTrainer) as built:
+        stage.main()
+    trainer = built.value.trainer
+    return {"backbone": trainer.model.base_model.model.config._name_or_path,
+            "margins": trainer.train_dataset["margin"] if "margin" in trainer.train_dataset.column_names else None}
+
+
+@pytest.mark.parametrize("key", ["base", "margin_scale"])
+def test_each_rm_stage_key_reaches_the_reward_trainer(key, pairs_file, other_backbone, tiny_model, tmp_path,
+                                                     monkeypatch):
+    value, seen = {"base": (str(other_backbone), "backbone"), "margin_scale": (0.5, "margins")}[key]
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    default = run_train_rm_stage({}, pairs_file, tiny_model, tmp_path / "a", monkeypatch)
+    changed = run_train_rm_stage({key: value}, pairs_file, tiny_model, tmp_path / "b", monkeypatch)
+    assert default[seen] != changed[seen], f"rm.{key}={value!r} did not reach the reward trainer's {seen}"
+
+
+# --- every key of these sections has its case here (or in test_params_reach.py's trainer tables) -------------
+
+ONE_OFF = {  # keys shown by a test of their own, not by a table row
+    "mcts.clauses": "test_mcts_clauses_sets_where_a_subquery_action_ends",
+    "mcts.max_depth": "test_mcts_max_depth_makes_a_node_at_that_depth_terminal",
+    "mcts.rm_weight": "test_mcts_rm_weight_adds_the_reward_models_score",
+    "mcts.exec_weight": "test_mcts_exec_weight_adds_a_bonus_for_sql_that_returns_rows",
+    "mcts.w_exp": "test_mcts_w_exp_changes_which_child_uct_selects",
+    "mcts.selector": "test_mcts_selector_changes_the_chosen_candidate",
+    "preprocess.psg.min_tables": "test_preprocess_psg_min_tables_sets_how_many_tables_make_a_prediction_hard",
+    "preprocess.psg.hard_rule": "test_preprocess_psg_hard_rule_extended_also_counts_a_wrong_result",
+    "rm.base": "test_each_rm_stage_key_reaches_the_reward_trainer",
+    "rm.margin_scale": "test_each_rm_stage_key_reaches_the_reward_trainer",
+}
+
+
+def test_every_key_of_these_sections_has_a_reach_case():
+    from test_params_reach import RM_TRAINER, SFT_TRAINER, leaf_keys
+
+    from sqlforge import config
+
+    tables = {"mcts": [*MCTS_SEARCH, *MCTS_STAGE], "preprocess": PREPROCESS, "pairs": PAIRS, "data": DATA,
+              "model": MODEL, "sft": [*SFT_TRAINER, *SFT_STAGE], "rm": RM_TRAINER}
+    covered = {f"{section}.{key}" for section, keys in tables.items() for key in keys} | set(ONE_OFF)
+    wanted = {key for key, _, _ in leaf_keys(config.Params) if key.split(".")[0] in tables}
+    assert not wanted - covered, f"keys without a reach case: {sorted(wanted - covered)}"
+    assert not covered - wanted, f"cases for keys params.yaml no longer has: {sorted(covered - wanted)}"
+    assert all(callable(globals().get(name)) for name in ONE_OFF.values())
