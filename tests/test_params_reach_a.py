@@ -145,3 +145,142 @@ CANDIDATES = {  # candidates key -> new value, what the stage's output shows, co
 def test_each_candidates_key_changes_what_the_stage_generates(key, candidates_runs, monkeypatch):
     value, seen, context = CANDIDATES[key]
     assert_reaches(candidates_runs, "candidates", key, value, seen, context, monkeypatch)
+
+
+# --- tree-build stage: tree.* ------------------------------------------------------------------------------
+
+# 6 training questions (shard 0 of 2 holds 2), one level of two branches, 6 tokens a SQL
+TREE_BASE = {"engine": {"max_new_tokens": 6}, "tree": {"max_depth": 1, "branching": 2, "max_questions": -1}}
+
+
+@pytest.fixture(scope="module")
+def tree_runs(tmp_path_factory, tiny_model, demo_records):
+    train = tmp_path_factory.mktemp("tree-train") / "train.jsonl"
+    dump_jsonl(train, demo_records["train"][:6])
+
+    def run(tmp: Path, overrides: dict, monkeypatch):
+        import tree_build
+
+        timeouts = []  # each prediction's timeout, as the stage hands it to its real executor
+
+        def spying_executor(*args, **kwargs):
+            executor = real_executor(*args, **kwargs)
+            execute_many = executor.execute_many
+
+            def recorded(queries, progress=None, trusted=False):
+                if not trusted:  # golds run trusted, with their own fixed timeout
+                    timeouts.extend(q[2] for q in queries)
+                return execute_many(queries, progress=progress, trusted=trusted)
+
+            executor.execute_many = recorded
+            return executor
+
+        real_executor = tree_build.sandbox_executor
+        monkeypatch.setattr(tree_build, "sandbox_executor", spying_executor)
+        params = write_params(tmp / "params.yaml", deep_merge(TREE_BASE, overrides))
+        run_stage_main("tree_build", ["--params", str(params), "--shard", "0", "--train", str(train),
+                                      "--model", str(tiny_model), "--out", str(tmp / "out"),
+                                      "--metrics", str(tmp / "metrics.json"),
+                                      "--checkpoint", str(tmp / "checkpoint.json")], monkeypatch)
+        return SimpleNamespace(trees=read_jsonl(tmp / "out" / "trees.jsonl"), timeouts=timeouts)
+
+    return Runs(tmp_path_factory, run)
+
+
+def node_sqls(run) -> list[list[str]]:
+    return [[n["sql"] for n in t["nodes"]] for t in run.trees]
+
+
+# the timeout is max(t_min, k * t_gold + c); t_gold is measured (noisy), so k and c are shown with the other
+# terms pinned: t_min tiny, and c = 0 (k: any timeout over 1 s needs k * t_gold > 1) or k = 0 (timeout = c)
+TREE = {  # tree key -> new value, what the stage's trees or executor calls show, context
+    "seed": (1, node_sqls, {}),
+    "shards": ([0, 1, 2], lambda r: [t["question_id"] for t in r.trees], {}),
+    "branching": (3, lambda r: [sum(n["depth"] == 0 for n in t["nodes"]) for t in r.trees], {}),
+    "max_depth": (2, lambda r: max(n["depth"] for t in r.trees for n in t["nodes"]), {}),
+    "temperature": (0.1, node_sqls, {}),
+    "top_p": (0.1, node_sqls, {}),
+    "max_questions": (2, lambda r: [t["question_id"] for t in r.trees], {}),
+    "timeout.t_min": (50.0, lambda r: sorted(set(r.timeouts)), {}),
+    "timeout.k": (1e7, lambda r: max(r.timeouts) > 1.0, {"tree": {"timeout": {"t_min": 1e-6, "c": 0.0}}}),
+    "timeout.c": (5.0, lambda r: sorted(set(r.timeouts)), {"tree": {"timeout": {"t_min": 1e-6, "k": 0.0}}}),
+}
+
+
+@pytest.mark.parametrize("key", sorted(TREE))
+def test_each_tree_key_changes_the_trees_the_stage_builds(key, tree_runs, monkeypatch):
+    value, seen, context = TREE[key]
+    assert_reaches(tree_runs, "tree", key, value, seen, context, monkeypatch)
+
+
+# --- sandbox.*: the executor every SQL-running stage builds (sqlexec.sandbox_executor) -----------------------
+
+def make_db(path: Path) -> Path:
+    """A real SQLite database: t(a, b, c) with a repeated row, so DISTINCT, row and cell counts all matter."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path) as con:
+        con.execute("CREATE TABLE t (a INTEGER, b TEXT, c INTEGER)")
+        con.executemany("INSERT INTO t VALUES (?, ?, ?)", [(1, "x", 10), (1, "x", 10), (2, "y", 20)])
+    con.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def shop_db(tmp_path_factory) -> Path:
+    return make_db(tmp_path_factory.mktemp("sandbox") / "database" / "shop" / "shop.sqlite")
+
+
+# about 2.5 MiB of result cost (2,000 strings of 1,200 characters): past a 1 MiB bound, within the default 32
+BIG = ("WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 2000) "
+       "SELECT hex(zeroblob(600)) || i FROM r")
+
+# ~300 MB in the worker (a 100 MB blob and its 200 MB hex text) for a one-cell result: past a 256 MB address
+# space (out_of_memory), within the default 1 GB
+HUNGRY = "SELECT length(hex(zeroblob(100000000)))"
+
+
+def outcome(sql: str, trusted: bool = False, times: int = 1):
+    """What the executor does with `sql` on the test database: the error kind, and how many queries it ran."""
+    def seen(executor, db):
+        kinds = [executor.execute(db, sql, trusted=trusted).error_kind for _ in range(times)]
+        return kinds, executor.calls
+    return seen
+
+
+SANDBOX = {  # sandbox key -> new value, what the built executor does with a query, context
+    # a prediction's value is also capped by max_result_mb (SQLite's length limit): raised in both runs
+    "memory_mb": (256, outcome(HUNGRY), {"max_result_mb": 1024}),
+    "max_rows": (2, outcome("SELECT a FROM t"), {}),  # 3 rows: too_large past 2
+    "max_cells": (8, outcome("SELECT a, b, c FROM t"), {}),  # 9 cells
+    "max_result_mb": (1, outcome(BIG), {}),
+    "cache_mb": (0, outcome("SELECT a FROM t", times=2), {}),  # no cache: the repeated query runs again
+    "gold_memory_mb": (256, outcome(HUNGRY, trusted=True), {}),
+    "gold_max_rows": (2, outcome("SELECT a FROM t", trusted=True), {}),
+    "gold_max_cells": (8, outcome("SELECT a, b, c FROM t", trusted=True), {}),
+    "gold_max_result_mb": (1, outcome(BIG, trusted=True), {}),
+}
+
+
+@pytest.mark.parametrize("key", sorted(SANDBOX))
+def test_each_sandbox_key_changes_the_executor_stages_build(key, shop_db):
+    from sqlforge.sqlexec import sandbox_executor
+
+    value, seen, context = SANDBOX[key]
+    observed = []
+    for params in (repo_params({"sandbox": context}), repo_params({"sandbox": {**context, key: value}})):
+        with sandbox_executor(params.sandbox, timeout_s=5.0) as executor:
+            observed.append(seen(executor, str(shop_db)))
+    assert observed[0] != observed[1], f"sandbox.{key}={value!r} did not reach the executor (both: {observed[0]!r})"
+
+
+def test_sandbox_gold_max_rows_bounds_predictions_being_judged(shop_db):
+    """Rule: a prediction being judged (validate: judging=True) may return as many rows as a gold, so
+    sandbox.gold_max_rows, not max_rows, bounds it."""
+    from sqlforge.sqlexec import sandbox_executor
+
+    kinds = []
+    for cap in (2, 3):
+        params = repo_params({"sandbox": {"max_rows": 2, "gold_max_rows": cap}})
+        with sandbox_executor(params.sandbox, timeout_s=5.0, judging=True) as executor:
+            kinds.append(executor.execute(str(shop_db), "SELECT a FROM t").error_kind)
+    assert kinds == ["too_large", "ok"]
