@@ -284,3 +284,75 @@ def test_sandbox_gold_max_rows_bounds_predictions_being_judged(shop_db):
         with sandbox_executor(params.sandbox, timeout_s=5.0, judging=True) as executor:
             kinds.append(executor.execute(str(shop_db), "SELECT a FROM t").error_kind)
     assert kinds == ["too_large", "ok"]
+
+
+# --- validate stage: validate.* ----------------------------------------------------------------------------
+
+SLOW_ONE = ("WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 1000000) "
+            "SELECT count(*) > 0 FROM r")  # a few tenths of a second; its gold answers at once
+
+# (gold, greedy prediction): each question's verdict turns on one validate key
+JUDGED = {
+    "distinct": ("SELECT DISTINCT a FROM t", "SELECT a FROM t"),  # right only with DISTINCT removed
+    "plug": ("SELECT a FROM t WHERE b = 'y'", "SELECT a FROM t WHERE b = 'x'"),  # right only with gold values
+    "columns": ("SELECT a, b FROM t", "SELECT b, a FROM t"),  # Spider: right by a column permutation search
+    "bag": ("SELECT a FROM t", "SELECT a FROM t UNION ALL SELECT a FROM t"),  # BIRD (sets): right; Spider: wrong
+    "slow": ("SELECT 1", SLOW_ONE),  # right unless the prediction's timeout cuts it off
+}
+
+
+@pytest.fixture(scope="module")
+def validate_runs(tmp_path_factory):
+    inputs = tmp_path_factory.mktemp("validate-in")
+    db = make_db(inputs / "database" / "shop" / "shop.sqlite")
+    records = [{"id": qid, "db_id": "shop", "db_path": str(db), "question": qid, "evidence": "", "gold": gold,
+                "difficulty": "easy", "split": "dev", "schema": ""} for qid, (gold, _) in JUDGED.items()]
+    preds = [pred for _, pred in JUDGED.values()]
+    dump_jsonl(inputs / "dev.jsonl", records)
+    (inputs / "tables.json").write_text("{}")
+    # the earlier stages' outputs, every candidate being the question's prediction (as tests/test_validate_stage.py)
+    dump_jsonl(inputs / "cands.jsonl", [{"id": r["id"], "db_id": "shop", "candidates": [
+        {"sql": p, "logprob": -1.0, "source": "greedy"}, {"sql": p, "logprob": -2.0, "source": "sample"}]}
+        for r, p in zip(records, preds)])
+    dump_jsonl(inputs / "rm.jsonl", [{"id": r["id"], "rm_scores": [0.5, 0.1]} for r in records])
+    dump_jsonl(inputs / "mcts.jsonl", [{"id": r["id"], "db_id": "shop", "selector": "best_path", "chosen_sql": p,
+                                        "chosen_by_iterations": {"1": p},
+                                        "candidates": [{"sql": p, "visits": 1, "q": 1.0, "reward": 1.0,
+                                                        "intuition": 1.0, "goal": 0.0, "rm_score": None,
+                                                        "exec_status": "ok", "exec_key": "k"}]}
+                                       for r, p in zip(records, preds)])
+
+    def run(tmp: Path, overrides: dict, monkeypatch):
+        import validate
+
+        built = []  # the executor the stage builds (a spy: the real sandbox_executor builds it)
+        real = validate.sandbox_executor
+        monkeypatch.setattr(validate, "sandbox_executor", lambda *a, **kw: built.append(real(*a, **kw)) or built[-1])
+        params = write_params(tmp / "params.yaml", overrides)
+        run_stage_main("validate", ["--params", str(params), "--dev", str(inputs / "dev.jsonl"),
+                                    "--tables", str(inputs / "tables.json"), "--candidates", str(inputs / "cands.jsonl"),
+                                    "--rm-scores", str(inputs / "rm.jsonl"), "--mcts", str(inputs / "mcts.jsonl"),
+                                    "--out", str(tmp / "out"), "--plots", str(tmp / "plots"),
+                                    "--metrics", str(tmp / "metrics.json")], monkeypatch)
+        verdicts = [(v["id"], v["correct"], v["error_kind"]) for v in read_jsonl(tmp / "out" / "greedy.jsonl")]
+        return SimpleNamespace(verdicts=verdicts, executor=built[0], files=sorted(p.name for p in (tmp / "out").iterdir()))
+
+    return Runs(tmp_path_factory, run)
+
+
+VALIDATE = {  # validate key -> new value, what the stage's verdicts (or executor) show, context
+    "rules": ("bird", lambda r: (r.verdicts, r.files), {}),  # and BIRD's own prediction files
+    "timeout_s": (0.02, lambda r: r.verdicts, {}),
+    "max_questions": (2, lambda r: r.verdicts, {}),
+    "keep_distinct": (True, lambda r: r.verdicts, {}),
+    "plug_value": (True, lambda r: r.verdicts, {}),
+    "compare_budget_s": (1e-9, lambda r: r.verdicts, {}),
+    # the executor's pool: how many sandbox worker processes it keeps
+    "workers": (1, lambda r: len(r.executor._workers), {}),
+}
+
+
+@pytest.mark.parametrize("key", sorted(VALIDATE))
+def test_each_validate_key_changes_the_stage_verdicts(key, validate_runs, monkeypatch):
+    value, seen, context = VALIDATE[key]
+    assert_reaches(validate_runs, "validate", key, value, seen, context, monkeypatch)
