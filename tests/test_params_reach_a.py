@@ -1,16 +1,18 @@
 """Every key of the engine, sandbox, validate, candidates and tree sections reaches what it configures.
 
-One table per section: key -> (a changed value, an observable of what the stage really built or did). Each
-case runs the stage's own code twice, with params.yaml's default and with the one key changed, and asserts
-the observable differs, so a key that reaches nothing fails its case. Stages run in this process (their
-`main()`, as `dvc repro` runs them, but without a subprocess) on the real tiny model and real SQLite files;
-the only stand-ins are spies that record what a stage built or passed on (the engine, the executor's query
-timeouts), the real objects still doing the work. Where a key matters only together with another choice, the
-table names that choice (`context`) and both runs get it.
+One table per section: key -> (a changed value, an observable of what the stage really built or did).
+Each case runs the stage's own code twice (sandbox: sqlexec.sandbox_executor, which every SQL-running
+stage calls), with params.yaml's default and with the one key changed, and asserts the observable differs,
+so a key that reaches nothing fails its case (each case was checked to fail with its key cut off). Stages
+run in this process (their `main()`, as `dvc repro` runs them, without a subprocess) on the real tiny
+model and real SQLite files; the only stand-ins are spies that record what a stage built or passed on (the
+engine, the executor, its query timeouts), the real objects still doing the work. Where a key matters only
+together with another choice, the table names that choice (`context`) and both runs get it.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sqlite3
 import sys
@@ -81,7 +83,8 @@ def candidates_runs(tmp_path_factory, tiny_model, demo_records):
         from sqlforge.engine import load_engine
 
         built = []  # the engine the stage builds (a spy: the real load_engine builds it)
-        monkeypatch.setattr(candidates, "load_engine", lambda *a, **kw: built.append(load_engine(*a, **kw)) or built[-1])
+        monkeypatch.setattr(candidates, "load_engine",
+                            lambda *a, **kw: built.append(load_engine(*a, **kw)) or built[-1])
         params = write_params(tmp / "params.yaml", deep_merge(CANDIDATES_BASE, overrides))
         run_stage_main("candidates", ["--params", str(params), "--dev", str(dev), "--model", str(tiny_model),
                                       "--out", str(tmp / "out"), "--metrics", str(tmp / "metrics.json")], monkeypatch)
@@ -115,21 +118,18 @@ def test_each_engine_key_changes_the_engine_the_candidates_stage_builds(key, can
     assert_reaches(candidates_runs, "engine", key, value, seen, context, monkeypatch)
 
 
-def test_engine_backend_vllm_is_chosen_and_refused_clearly_without_vllm(tiny_model):
-    """Rule: engine.backend picks the backend; on the CPU lock (no vLLM) `vllm` is a one-line InputError
-    naming the fix, not a silent fallback to transformers."""
-    try:
-        import vllm  # noqa: F401
-        pytest.skip("vLLM is installed: tests/test_vllm_contract.py checks the vllm backend")
-    except ImportError:
-        pass
-    from sqlforge.engine import load_engine
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is not None,
+                    reason="vLLM is installed: tests/test_vllm_contract.py drives the vllm backend")
+def test_engine_backend_vllm_is_chosen_and_refused_clearly_without_vllm(candidates_runs, monkeypatch):
+    """Rule: engine.backend picks the backend the stage builds; on the CPU lock (no vLLM) `vllm` stops the
+    stage with a one-line InputError naming the fix (run_stage: exit 2), never a silent transformers run.
+    The keys only vLLM reads (tensor_parallel_size, gpu_memory_utilization): test_vllm_contract.py."""
     from sqlforge.engine.hf import TransformersEngine
 
-    assert isinstance(load_engine(str(tiny_model), repo_params({"engine": {"batch_size": 2}}).engine),
-                      TransformersEngine)
-    with pytest.raises(InputError, match="engine.backend=vllm needs the GPU environment"):
-        load_engine(str(tiny_model), repo_params({"engine": {"backend": "vllm"}}).engine)
+    assert isinstance(candidates_runs.default({}).engine, TransformersEngine)
+    with pytest.raises(InputError, match="engine.backend=vllm needs the GPU environment") as refused:
+        candidates_runs.changed({"engine": {"backend": "vllm"}}, monkeypatch)
+    assert "\n" not in str(refused.value)
 
 
 CANDIDATES = {  # candidates key -> new value, what the stage's output shows, context
@@ -330,12 +330,14 @@ def validate_runs(tmp_path_factory):
         monkeypatch.setattr(validate, "sandbox_executor", lambda *a, **kw: built.append(real(*a, **kw)) or built[-1])
         params = write_params(tmp / "params.yaml", overrides)
         run_stage_main("validate", ["--params", str(params), "--dev", str(inputs / "dev.jsonl"),
-                                    "--tables", str(inputs / "tables.json"), "--candidates", str(inputs / "cands.jsonl"),
+                                    "--tables", str(inputs / "tables.json"),
+                                    "--candidates", str(inputs / "cands.jsonl"),
                                     "--rm-scores", str(inputs / "rm.jsonl"), "--mcts", str(inputs / "mcts.jsonl"),
                                     "--out", str(tmp / "out"), "--plots", str(tmp / "plots"),
                                     "--metrics", str(tmp / "metrics.json")], monkeypatch)
         verdicts = [(v["id"], v["correct"], v["error_kind"]) for v in read_jsonl(tmp / "out" / "greedy.jsonl")]
-        return SimpleNamespace(verdicts=verdicts, executor=built[0], files=sorted(p.name for p in (tmp / "out").iterdir()))
+        return SimpleNamespace(verdicts=verdicts, executor=built[0],
+                               files=sorted(p.name for p in (tmp / "out").iterdir()))
 
     return Runs(tmp_path_factory, run)
 
