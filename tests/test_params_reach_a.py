@@ -2,7 +2,7 @@
 
 One table per section: key -> (a changed value, an observable of what the stage really built or did).
 Each case runs the stage's own code twice (sandbox: sqlexec.sandbox_executor, which every SQL-running
-stage calls), with params.yaml's default and with the one key changed, and asserts the observable differs,
+stage calls), on params.yaml (sized down: `*_BASE`) and with the one key changed, and asserts the observable differs,
 so a key that reaches nothing fails its case (each case was checked to fail with its key cut off). Stages
 run in this process (their `main()`, as `dvc repro` runs them, without a subprocess) on the real tiny
 model and real SQLite files; the only stand-ins are spies that record what a stage built or passed on (the
