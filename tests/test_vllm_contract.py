@@ -82,7 +82,8 @@ class StandInLLM:
         engine_fields = {f.name for f in dataclasses.fields(EngineArgs)}
         assert {"enable_lora", "max_lora_rank", *kwargs} <= engine_fields
         self.init_args = {"model": model, "dtype": dtype, "tensor_parallel_size": tensor_parallel_size,
-                          "enable_lora": enable_lora, "max_lora_rank": max_lora_rank, **kwargs}
+                          "gpu_memory_utilization": gpu_memory_utilization, "enable_lora": enable_lora,
+                          "max_lora_rank": max_lora_rank, **kwargs}
         if enable_lora:
             LoRAConfig(max_lora_rank=max_lora_rank)  # vLLM's own validation (it accepts only some ranks)
         self.tokenizer = get_tokenizer(model)  # vLLM's own loader: what LLM.get_tokenizer() returns
@@ -347,6 +348,26 @@ def test_served_lora_adapter_equals_transformers_with_the_adapter(stand_in, tiny
     base = TransformersEngine(str(tiny_model)).score(prompts[:2], ["SELECT", "SELECT"])
     assert [s.total for s in engine.score(prompts[:2], ["SELECT", "SELECT"])] != pytest.approx(
         [s.total for s in base], abs=1e-3)
+
+
+VLLM_ENGINE_KEYS = {  # engine key -> a changed value; each must reach vllm.LLM(...) under its own name
+    "dtype": "float16",
+    "tensor_parallel_size": 2,
+    "gpu_memory_utilization": 0.5,
+}
+
+
+@pytest.mark.parametrize("key", sorted(VLLM_ENGINE_KEYS))
+def test_each_vllm_engine_key_reaches_the_llm_constructor(key, stand_in_flat, tiny_model):
+    """Rule: engine.dtype, engine.tensor_parallel_size and engine.gpu_memory_utilization, which act only on
+    the GPU, reach vllm.LLM(...): the default and the changed value each arrive as given (engine.lora_adapter:
+    test_served_lora_adapter_equals_transformers_with_the_adapter)."""
+    value = VLLM_ENGINE_KEYS[key]
+    seen = []
+    for cfg in (engine_cfg(backend="vllm"), engine_cfg(backend="vllm", **{key: value})):
+        load_engine(str(tiny_model), cfg)
+        seen.append(stand_in_flat.instances[-1].init_args[key])
+    assert seen == [getattr(engine_cfg(), key), value] and seen[0] != seen[1]
 
 
 def run_stage_main(module: str, argv: list[str], monkeypatch) -> None:
