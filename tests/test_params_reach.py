@@ -132,3 +132,42 @@ def test_each_rm_key_changes_the_reward_trainer_it_builds(key, tiny_model, tmp_p
     default = build_reward_trainer(repo_params().rm, data, str(tiny_model), tmp_path / "a")
     changed = build_reward_trainer(repo_params({"rm": {key: value}}).rm, data, str(tiny_model), tmp_path / "b")
     assert seen(default) != seen(changed), f"rm.{key}={value!r} did not reach the trainer"
+
+
+# --- every params.yaml key has a reach case: a table row here, in test_params_reach_a/_b.py, or a named test ---
+
+ONE_OFF = {  # keys shown by a test of their own, not by a table row: key -> "module::test"
+    "mcts.clauses": "test_params_reach_b::test_mcts_clauses_sets_where_a_subquery_action_ends",
+    "mcts.max_depth": "test_params_reach_b::test_mcts_max_depth_makes_a_node_at_that_depth_terminal",
+    "mcts.rm_weight": "test_params_reach_b::test_mcts_rm_weight_adds_the_reward_models_score",
+    "mcts.exec_weight": "test_params_reach_b::test_mcts_exec_weight_adds_a_bonus_for_sql_that_returns_rows",
+    "mcts.w_exp": "test_params_reach_b::test_mcts_w_exp_changes_which_child_uct_selects",
+    "mcts.selector": "test_params_reach_b::test_mcts_selector_changes_the_chosen_candidate",
+    "preprocess.psg.min_tables":
+        "test_params_reach_b::test_preprocess_psg_min_tables_sets_how_many_tables_make_a_prediction_hard",
+    "preprocess.psg.hard_rule": "test_params_reach_b::test_preprocess_psg_hard_rule_extended_also_counts_a_wrong_result",
+    "engine.backend": "test_params_reach_a::test_engine_backend_vllm_is_chosen_and_refused_clearly_without_vllm",
+    # GPU-only: the value reaches vllm.LLM(...) (runs in the GPU lock's environment, make test-gpu-env)
+    "engine.tensor_parallel_size": "test_vllm_contract::test_each_vllm_engine_key_reaches_the_llm_constructor",
+    "engine.gpu_memory_utilization": "test_vllm_contract::test_each_vllm_engine_key_reaches_the_llm_constructor",
+}
+
+
+def test_every_key_has_a_reach_case():
+    """A new params.yaml key must come with a case showing it changes what its stage does; a case for a key
+    params.yaml no longer has fails too."""
+    import test_params_reach_a as a
+    import test_params_reach_b as b
+
+    tables = {"sft": [*SFT_TRAINER, *b.SFT_STAGE], "rm": [*RM_TRAINER, *b.RM_STAGE],
+              "mcts": [*b.MCTS_SEARCH, *b.MCTS_STAGE], "preprocess": b.PREPROCESS, "pairs": b.PAIRS,
+              "data": b.DATA, "model": b.MODEL, "engine": a.ENGINE, "candidates": a.CANDIDATES, "tree": a.TREE,
+              "sandbox": a.SANDBOX, "validate": a.VALIDATE}
+    covered = {f"{section}.{key}" for section, keys in tables.items() for key in keys} | set(ONE_OFF)
+    wanted = {key for key, _, _ in leaf_keys(config.Params)}
+    assert not wanted - covered, f"keys without a reach case: {sorted(wanted - covered)}"
+    assert not covered - wanted, f"cases for keys params.yaml no longer has: {sorted(covered - wanted)}"
+    for target in ONE_OFF.values():  # read, not imported: test_vllm_contract skips on import without vLLM
+        module, name = target.split("::")
+        tree = ast.parse((REPO / "tests" / f"{module}.py").read_text())
+        assert any(isinstance(node, ast.FunctionDef) and node.name == name for node in tree.body), target
