@@ -115,7 +115,8 @@ def fresh_shell_env(repo: Path) -> dict[str, str]:
 def finished_experiments(repo: Path) -> set[str]:
     """mcts.iterations of every experiment on HEAD that finished with metrics."""
     table = csv.DictReader(io.StringIO(run(["dvc", "exp", "show", "--csv", "--no-pager"], repo).stdout))
-    return {row["mcts.iterations"] for row in table if row.get("Experiment") and row.get("greedy.ex")}
+    return {row["mcts.iterations"] for row in table
+            if row.get("Experiment") and row.get("greedy.ex") and row.get("oracle_pass_at_n.ex")}
 
 
 @pytest.mark.slow
@@ -153,7 +154,8 @@ def test_readme_commands_run_as_written(smoke_copy, tmp_path):
     assert json.loads(ask_json.strip().splitlines()[-1])["error"] is None
     teammate = next(out for code, out in by_code.items() if "git clone" in code)
     assert "Running stage" not in teammate  # restored from the remote, nothing re-run
-    assert (repo / "sqlforge-teammate" / "models" / "merged" / "model.safetensors").is_file()
+    for restored in ("models/merged/model.safetensors", "data/pairs/train.jsonl"):
+        assert (repo / "sqlforge-teammate" / restored).is_file(), restored
     assert not (repo / "sqlforge-teammate" / "models" / "sft").exists()  # push: false, hence --allow-missing
 
 
