@@ -77,6 +77,16 @@ def demo_records(demo_dir, tiny_model) -> dict[str, list[dict]]:
     return out
 
 
+def run_stage_main(module: str, argv: list[str], monkeypatch) -> None:
+    """A stage script's own main() in this process (no interpreter start-up, and its module-level names can
+    be spied on); `module` is a file name in stages/ without .py."""
+    if str(REPO / "stages") not in sys.path:
+        sys.path.insert(0, str(REPO / "stages"))
+    stage = __import__(module)
+    monkeypatch.setattr(sys, "argv", [f"{module}.py", *argv])
+    stage.main()
+
+
 # --- the smoke pipeline: `dvc repro` on profiles/smoke.yaml in a temp copy of the repo, once per session ---
 
 COPY_EXCLUDE = {".git", ".venv", "data", "models", "metrics", ".pytest_cache", "dvc.lock"}

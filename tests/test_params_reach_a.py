@@ -24,15 +24,9 @@ import pytest
 from sqlforge.config import deep_merge
 from sqlforge.io import InputError, dump_jsonl, read_jsonl
 
-from conftest import REPO, repo_params, write_params
+from conftest import REPO, repo_params, run_stage_main, write_params
 
 sys.path.insert(0, str(REPO / "stages"))
-
-
-def run_stage_main(module: str, argv: list[str], monkeypatch) -> None:
-    stage = __import__(module)
-    monkeypatch.setattr(sys, "argv", [f"{module}.py", *argv])
-    stage.main()
 
 
 class Runs:

@@ -50,7 +50,7 @@ from sqlforge.io import dump_jsonl, read_jsonl  # noqa: E402
 from sqlforge.prompts import example_prompt, sql_messages  # noqa: E402
 from sqlforge.reward import policy_logprob_scores  # noqa: E402
 
-from conftest import REPO, repo_params, write_params  # noqa: E402
+from conftest import REPO, repo_params, run_stage_main, write_params  # noqa: E402
 
 sys.path.insert(0, str(REPO / "stages"))
 
@@ -368,12 +368,6 @@ def test_each_vllm_engine_key_reaches_the_llm_constructor(key, stand_in_flat, ti
         load_engine(str(tiny_model), cfg)
         seen.append(stand_in_flat.instances[-1].init_args[key])
     assert seen == [getattr(engine_cfg(), key), value] and seen[0] != seen[1]
-
-
-def run_stage_main(module: str, argv: list[str], monkeypatch) -> None:
-    stage = __import__(module)
-    monkeypatch.setattr(sys, "argv", [f"{module}.py", *argv])
-    stage.main()
 
 
 def test_candidates_stage_greedy_equals_transformers(stand_in_flat, tiny_model, demo_records, tmp_path, monkeypatch):
