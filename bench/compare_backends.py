@@ -25,11 +25,11 @@ from pathlib import Path
 
 from sqlforge.config import load_params
 from sqlforge.engine import BACKENDS, load_engine
-from sqlforge.evaluation import judge_from, judging
+from sqlforge.official.judge import judge_from, judging
 from sqlforge.extract import extract_sql
 from sqlforge.io import read_jsonl, write_json
 from sqlforge.prompts import example_prompt
-from sqlforge.sqlexec import sandbox_executor
+from sqlforge.sandbox.executor import sandbox_executor
 
 
 def generate(args) -> None:

@@ -14,7 +14,7 @@ import time
 from sqlforge.config import load_params
 from sqlforge.engine.hf import TransformersEngine
 from sqlforge.io import read_jsonl
-from sqlforge.mcts import MCTS, Search, candidates
+from sqlforge.search.mcts import MCTS, Search, candidates
 
 
 def run(engine: TransformersEngine, records: list[dict], params) -> tuple[list[list[str]], float, int]:

@@ -31,7 +31,7 @@ import yaml
 from sqlforge.config import TinyModel
 from sqlforge.demo.generate import _sample_split, build_rows, tables_entry, write_sqlite
 from sqlforge.demo.schemas import DATABASES
-from sqlforge.tiny_model import build_tiny_model
+from sqlforge.train.tiny_model import build_tiny_model
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -2,7 +2,7 @@
 
 Needs a checkout of taoyds/test-suite-sql-eval (`--official`) and a Python that has nltk and
 sqlparse (`--python`; keep them out of the project's venv). Runs the committed test cases
-(tests/test_exact_match.py, test_difficulty.py, test_spider_text.py) and `--pairs` generated
+(tests/test_official_exact_match.py, test_official_hardness.py, test_official_prediction_text.py) and `--pairs` generated
 (gold, prediction) pairs over the databases of tests/spider_fixture.py through both, and
 prints every disagreement and a JSON summary. NLTK's sentence splitter needs model data that
 is often absent; the official tokenizer is run with preserve_line=True (one sentence), which
@@ -25,12 +25,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import spider_fixture  # noqa: E402
-import test_difficulty  # noqa: E402
-import test_exact_match  # noqa: E402
-import test_spider_text  # noqa: E402
-from sqlforge.difficulty import spider_hardness  # noqa: E402
-from sqlforge.exact_match import exact_match  # noqa: E402
-from sqlforge.spider_text import exec_text  # noqa: E402
+import test_official_hardness  # noqa: E402
+import test_official_exact_match  # noqa: E402
+import test_official_prediction_text  # noqa: E402
+from sqlforge.official.hardness import spider_hardness  # noqa: E402
+from sqlforge.official.exact_match import exact_match  # noqa: E402
+from sqlforge.official.prediction_text import exec_text  # noqa: E402
 
 # Runs under --python with the official folder on sys.path: the official CLI's steps, per item.
 HARNESS = r'''
@@ -146,13 +146,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    pairs = [[c[2], c[3], c[1]] for c in test_exact_match.CASES]
+    pairs = [[c[2], c[3], c[1]] for c in test_official_exact_match.CASES]
     for _ in range(args.pairs):
         gold = random_query(rng)
         pred = perturb(rng, gold) if rng.random() < 0.8 else random_query(rng)
         pairs.append([gold, perturb(rng, pred) if rng.random() < 0.3 else pred, "music"])
-    hardness = [[h[2], h[1]] for h in test_difficulty.HARDNESS] + [[g, db] for g, _, db in pairs]
-    texts = [[c[1], c[2]] for c in test_spider_text.CASES]
+    hardness = [[h[2], h[1]] for h in test_official_hardness.HARDNESS] + [[g, db] for g, _, db in pairs]
+    texts = [[c[1], c[2]] for c in test_official_prediction_text.CASES]
     with tempfile.TemporaryDirectory() as tmp:
         spider_fixture.build_databases(Path(tmp))
         job = {"tables": list(spider_fixture.TABLES.values()), "db_dir": tmp, "pairs": pairs, "hardness": hardness, "exec": texts}

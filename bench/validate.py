@@ -7,7 +7,7 @@ twice: samples that repeat their question's preferred answer like a model's
 do, and independent samples (where only parallelism helps). The plain
 evaluator opens a connection per prediction and runs gold and prediction one
 after the other, as the official scripts do; both apply the same rules
-(sqlforge.evaluation). Prints JSON: wall time of each, the ratio, and whether
+(sqlforge.official.judge). Prints JSON: wall time of each, the ratio, and whether
 every verdict agrees. Needs data/prepared/dev.jsonl (`dvc repro preprocess`).
 """
 
@@ -20,9 +20,11 @@ import re
 import sqlite3
 import time
 
-from sqlforge.evaluation import results_match, spider_exec_sql, test_suite_databases, verdicts
+from sqlforge.official.judge import results_match, spider_exec_sql, test_suite_databases, verdicts
 from sqlforge.io import read_jsonl
-from sqlforge.sqlexec import Executor, Limits, open_readonly, run_query
+from sqlforge.config import load_params
+from sqlforge.sandbox.executor import Limits, sandbox_executor
+from sqlforge.sandbox.sqlite import open_readonly, run_query
 
 
 def candidate_pool(rec: dict, index: int) -> dict[str, str]:
@@ -56,9 +58,9 @@ def make_predictions(records: list[dict], total: int, seed: int, agreement: floa
     return recs, preds
 
 
-def plain_evaluator(records: list[dict], predictions: list[str], timeout_s: float) -> list[bool]:
+def plain_evaluator(records: list[dict], predictions: list[str], timeout_s: float, lim: Limits) -> list[bool]:
     """One prediction at a time, a fresh connection each, no cache: the official scripts' shape."""
-    out, lim = [], Limits()  # the Executor's defaults, so both judge the same results
+    out = []
     for rec, pred in zip(records, predictions):
         gold_sql = spider_exec_sql(rec["gold"], keep_distinct=False, is_prediction=False)
         pred_sql = spider_exec_sql(pred, keep_distinct=False, is_prediction=True)
@@ -87,6 +89,9 @@ def main() -> None:
     parser.add_argument("--agreement", type=float, default=0.6,
                         help="chance that a sample repeats its question's preferred answer")
     args = parser.parse_args()
+    # both evaluators judge under the same bounds: params.yaml's sandbox section
+    sandbox = load_params("params.yaml").sandbox
+    limits = Limits(sandbox.memory_mb, sandbox.max_rows, sandbox.max_cells, sandbox.max_result_mb << 20)
 
     dev = read_jsonl(args.dev)
     report = {"workers": args.workers, "sqlite_version": sqlite3.sqlite_version}
@@ -95,11 +100,11 @@ def main() -> None:
         records, predictions = make_predictions(dev, args.predictions, args.seed, agreement)
 
         start = time.perf_counter()
-        plain = plain_evaluator(records, predictions, args.timeout)
+        plain = plain_evaluator(records, predictions, args.timeout, limits)
         plain_s = time.perf_counter() - start
 
         start = time.perf_counter()
-        with Executor(timeout_s=args.timeout, workers=args.workers) as executor:
+        with sandbox_executor(sandbox, args.timeout, args.workers) as executor:
             ours = [v["correct"] for v in verdicts(records, predictions, "spider", executor)]
             executed = executor.calls
         ours_s = time.perf_counter() - start

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from sqlforge.cli import run_stage, summary
+from sqlforge.stage_runner import run_stage, summary
 from sqlforge.config import load_params
 from sqlforge.engine import load_engine
 from sqlforge.extract import extract_sql
@@ -21,11 +21,11 @@ from sqlforge.records import Example, read_records
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--dev", default="data/prepared/dev.jsonl")
-    parser.add_argument("--model", default="models/merged")
-    parser.add_argument("--out", default="data/candidates")
-    parser.add_argument("--metrics", default="metrics/candidates.json")
+    parser.add_argument("--params", required=True)
+    parser.add_argument("--dev", required=True)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--metrics", required=True)
     args = parser.parse_args()
     params = load_params(args.params)
     cfg = params.candidates

@@ -15,16 +15,17 @@ from __future__ import annotations
 import argparse
 import json
 
-from sqlforge.cli import run_stage, summary
+from sqlforge.stage_runner import run_stage, summary
 from sqlforge.config import load_params
-from sqlforge.engine import Engine, load_engine
-from sqlforge.evaluation import judge_from, judging
+from sqlforge.engine import load_engine
+from sqlforge.engine.base import Engine
+from sqlforge.official.judge import judge_from, judging
 from sqlforge.io import atomic_path, dump_jsonl, write_json
 from sqlforge.records import CandidateSet, Example, Pair, inference_messages, read_records
-from sqlforge.reward import (RewardScorer, calibration_bins, grouped_reports, pair_group, pairwise_report,
-                             policy_logprob_scores)
-from sqlforge.selection import regroup, select
-from sqlforge.sqlexec import sandbox_executor
+from sqlforge.scoring.rm_report import calibration_bins, grouped_reports, pair_group, pairwise_report
+from sqlforge.search.scorers import RewardScorer, policy_logprob_scores
+from sqlforge.search.selection import regroup, select
+from sqlforge.sandbox.executor import sandbox_executor
 
 
 # transformers even when engine.backend is vllm: a few hundred forward passes, and a vLLM instance would
@@ -41,15 +42,15 @@ def policy_engine(model: str, engine_cfg) -> Engine:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--pairs", default="data/pairs/test.jsonl")
-    parser.add_argument("--dev", default="data/prepared/dev.jsonl")
-    parser.add_argument("--candidates", default="data/candidates/dev.jsonl")
-    parser.add_argument("--rm", default="models/rm")
-    parser.add_argument("--policy", default="models/merged")
-    parser.add_argument("--out", default="data/rm_eval")
-    parser.add_argument("--plots", default="metrics/rm_eval")
-    parser.add_argument("--metrics", default="metrics/rm.json")
+    parser.add_argument("--params", required=True)
+    parser.add_argument("--pairs", required=True)
+    parser.add_argument("--dev", required=True)
+    parser.add_argument("--candidates", required=True)
+    parser.add_argument("--rm", required=True)
+    parser.add_argument("--policy", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--plots", required=True)
+    parser.add_argument("--metrics", required=True)
     args = parser.parse_args()
     params = load_params(args.params)
     rules, timeout, _ = judging(params.validate, params.data.dataset)

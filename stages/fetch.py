@@ -14,16 +14,16 @@ import contextlib
 import shutil
 from pathlib import Path
 
-from sqlforge.cli import run_stage, summary
+from sqlforge.stage_runner import run_stage, summary
 from sqlforge.config import load_params
-from sqlforge.datasets import Split, load_split
+from sqlforge.data.datasets import Split, load_split
 from sqlforge.demo.generate import generate_demo
 from sqlforge.io import InputError, atomic_path, write_json
-from sqlforge.models import write_base_pointer
+from sqlforge.base_model import write_base_pointer
 from sqlforge.prompts import TEMPLATE_DIR
-from sqlforge.schema import serialize_schema
-from sqlforge.sources import expand_nested_zips, find_root, is_url, materialize
-from sqlforge.tiny_model import build_tiny_model
+from sqlforge.data.schema import serialize_schema
+from sqlforge.data.sources import expand_nested_zips, find_root, is_url, materialize
+from sqlforge.train.tiny_model import build_tiny_model
 
 HINTS = {
     "spider": "download Spider from https://yale-lily.github.io/spider and set data.source to the zip, or to the "
@@ -93,10 +93,10 @@ def tokenizer_corpus(params, raw: Path) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--data-out", default="data/raw")
-    parser.add_argument("--model-out", default="models/base")
-    parser.add_argument("--metrics", default="metrics/fetch.json")
+    parser.add_argument("--params", required=True)
+    parser.add_argument("--data-out", required=True)
+    parser.add_argument("--model-out", required=True)
+    parser.add_argument("--metrics", required=True)
     args = parser.parse_args()
     params = load_params(args.params)
 

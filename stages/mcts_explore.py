@@ -10,14 +10,14 @@ from __future__ import annotations
 import argparse
 import time
 
-from sqlforge.cli import progress, run_stage, summary
+from sqlforge.stage_runner import progress, run_stage, summary
 from sqlforge.config import load_params
 from sqlforge.engine import load_engine
 from sqlforge.io import atomic_path, dump_jsonl, write_json
-from sqlforge.mcts import MCTS, Search, choose_all
+from sqlforge.search.mcts import MCTS, Search, choose_all
 from sqlforge.records import Example, read_records
-from sqlforge.reward import RewardScorer
-from sqlforge.sqlexec import sandbox_executor
+from sqlforge.search.scorers import RewardScorer
+from sqlforge.sandbox.executor import sandbox_executor
 
 
 def snapshot_iterations(iterations: int) -> list[int]:
@@ -32,12 +32,12 @@ def snapshot_iterations(iterations: int) -> list[int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--dev", default="data/prepared/dev.jsonl")
-    parser.add_argument("--model", default="models/merged")
-    parser.add_argument("--rm", default="models/rm")
-    parser.add_argument("--out", default="data/mcts")
-    parser.add_argument("--metrics", default="metrics/mcts.json")
+    parser.add_argument("--params", required=True)
+    parser.add_argument("--dev", required=True)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--rm", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--metrics", required=True)
     args = parser.parse_args()
     params = load_params(args.params)
     cfg = params.mcts

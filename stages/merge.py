@@ -14,15 +14,15 @@ from pathlib import Path
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from sqlforge import prompt_settings
-from sqlforge.cli import run_stage, summary
+from sqlforge.stage_runner import run_stage, summary
 from sqlforge.io import atomic_path, write_json
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sft", default="models/sft")
-    parser.add_argument("--out", default="models/merged")
-    parser.add_argument("--metrics", default="metrics/merge.json")
+    parser.add_argument("--sft", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--metrics", required=True)
     args = parser.parse_args()
     sft = Path(args.sft)
     is_adapter = (sft / "adapter_config.json").is_file()

@@ -13,11 +13,11 @@ import hashlib
 from collections import Counter
 from pathlib import Path
 
-from sqlforge.cli import run_stage, summary
+from sqlforge.stage_runner import run_stage, summary
 from sqlforge.config import load_params
 from sqlforge.io import InputError, atomic_path, dump_jsonl, write_json
 from sqlforge.records import Example, Tree, distance_from_json, distance_to_json, inference_messages, read_records
-from sqlforge.trees import INF, extract_pairs
+from sqlforge.search.trees import INF, extract_pairs
 
 
 def in_test_split(question_id: str, seed: int, fraction: float) -> bool:
@@ -27,11 +27,11 @@ def in_test_split(question_id: str, seed: int, fraction: float) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--trees", default="data/trees")
-    parser.add_argument("--train", default="data/prepared/train.jsonl")
-    parser.add_argument("--out", default="data/pairs")
-    parser.add_argument("--metrics", default="metrics/trees.json")
+    parser.add_argument("--params", required=True)
+    parser.add_argument("--trees", required=True)
+    parser.add_argument("--train", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--metrics", required=True)
     args = parser.parse_args()
     params = load_params(args.params)
     cfg = params.pairs

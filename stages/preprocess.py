@@ -1,7 +1,7 @@
 """preprocess: normalized example records with schema text, and SFT prompt/completion data.
 
 Writes data/prepared/{train,dev}.jsonl (one record per question, see
-sqlforge.datasets) and data/prepared/sft.jsonl (chat prompt + SQL
+sqlforge.data.datasets) and data/prepared/sft.jsonl (chat prompt + SQL
 completion, PSG prefix examples and revision examples included). Train examples whose gold SQL
 fails or times out are dropped and counted; dev is kept whole.
 """
@@ -17,20 +17,20 @@ from pathlib import Path
 from transformers import AutoTokenizer
 
 from sqlforge import prompt_settings
-from sqlforge.cli import progress, run_stage, summary
+from sqlforge.stage_runner import progress, run_stage, summary
 from sqlforge.config import load_params
-from sqlforge.datasets import Split, load_split
-from sqlforge.evaluation import RULES, gold_failures, rules_for
+from sqlforge.data.datasets import Split, load_split
+from sqlforge.official.judge import RULES, gold_failures, rules_for
 from sqlforge.extract import extract_sql
-from sqlforge.gold_filter import executable_golds
+from sqlforge.data.gold_filter import executable_golds
 from sqlforge.io import InputError, atomic_path, dump_jsonl, write_json
-from sqlforge.models import resolve_model
+from sqlforge.base_model import resolve_model
 from sqlforge.prompts import example_prompt, render
-from sqlforge.psg import hard_reasons, psg_prefixes
+from sqlforge.data.psg import hard_reasons, psg_prefixes
 from sqlforge.records import inference_messages
-from sqlforge.revision_data import revision_examples
-from sqlforge.schema import fit_schema, load_descriptions
-from sqlforge.sqlexec import sandbox_executor
+from sqlforge.data.revision import revision_examples
+from sqlforge.data.schema import fit_schema, load_descriptions
+from sqlforge.sandbox.executor import sandbox_executor
 
 
 def schema_texts(split: Split, cfg, tokenizer) -> dict[str, str]:
@@ -62,11 +62,11 @@ def base_model_predictions(model_dir: str, records: list[dict], engine_cfg) -> l
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--raw", default="data/raw")
-    parser.add_argument("--base-model", default="models/base")
-    parser.add_argument("--out", default="data/prepared")
-    parser.add_argument("--metrics", default="metrics/preprocess.json")
+    parser.add_argument("--params", required=True)
+    parser.add_argument("--raw", required=True)
+    parser.add_argument("--base-model", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--metrics", required=True)
     args = parser.parse_args()
     params = load_params(args.params)
     cfg = params.preprocess

@@ -20,25 +20,25 @@ from dataclasses import asdict
 from pathlib import Path
 
 from sqlforge import prompt_settings
-from sqlforge.cli import console, run_stage, summary
+from sqlforge.stage_runner import console, run_stage, summary
 from sqlforge.config import load_params
 from sqlforge.io import atomic_path, write_json
-from sqlforge.launch import is_launched, is_main_process, relaunch
-from sqlforge.models import model_fingerprint, resolve_model
+from sqlforge.train.launch import is_launched, is_main_process, relaunch
+from sqlforge.base_model import model_fingerprint, resolve_model
 from sqlforge.records import SFTExample, read_records
-from sqlforge.sft import build_trainer, sft_dataset
-from sqlforge.training import (canonical_adapter_config, check_attention, check_qlora, device_kwargs, last_logged,
+from sqlforge.train.sft import build_trainer, sft_dataset
+from sqlforge.train.common import (canonical_adapter_config, check_attention, check_qlora, device_kwargs, last_logged,
                                resumable_work_dir)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--data", default="data/prepared/sft.jsonl")
-    parser.add_argument("--base-model", default="models/base")
-    parser.add_argument("--out", default="models/sft")
-    parser.add_argument("--live", default="metrics/sft")
-    parser.add_argument("--metrics", default="metrics/sft.json")
+    parser.add_argument("--params", required=True)
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--base-model", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--live", required=True)
+    parser.add_argument("--metrics", required=True)
     args = parser.parse_args()
     params = load_params(args.params)
     cfg = params.sft

@@ -13,22 +13,22 @@ from pathlib import Path
 
 from datasets import Dataset
 
-from sqlforge.cli import run_stage, summary
+from sqlforge.stage_runner import run_stage, summary
 from sqlforge.config import load_params
 from sqlforge.io import InputError, atomic_path, write_json
 from sqlforge.records import Pair, read_records
-from sqlforge.reward import build_reward_trainer, rm_record
-from sqlforge.training import canonical_adapter_config, last_logged
+from sqlforge.train.reward_model import build_reward_trainer, rm_record
+from sqlforge.train.common import canonical_adapter_config, last_logged
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--pairs", default="data/pairs/train.jsonl")
-    parser.add_argument("--sft-model", default="models/merged")
-    parser.add_argument("--out", default="models/rm")
-    parser.add_argument("--live", default="metrics/rm_train")
-    parser.add_argument("--metrics", default="metrics/train_rm.json")
+    parser.add_argument("--params", required=True)
+    parser.add_argument("--pairs", required=True)
+    parser.add_argument("--sft-model", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--live", required=True)
+    parser.add_argument("--metrics", required=True)
     args = parser.parse_args()
     params = load_params(args.params)
     cfg = params.rm

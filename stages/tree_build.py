@@ -12,25 +12,25 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from sqlforge.cli import console, run_stage, summary
+from sqlforge.stage_runner import console, run_stage, summary
 from sqlforge.config import load_params
 from sqlforge.engine import load_engine
 from sqlforge.io import atomic_path, dump_jsonl, write_json
-from sqlforge.models import model_fingerprint
+from sqlforge.base_model import model_fingerprint
 from sqlforge.records import Example, distance_to_json, read_records
-from sqlforge.sqlexec import sandbox_executor
-from sqlforge.trees import TreeSettings, build_trees, stable_shard
+from sqlforge.sandbox.executor import sandbox_executor
+from sqlforge.search.trees import TreeSettings, build_trees, stable_shard
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--params", required=True)
     parser.add_argument("--shard", type=int, required=True)
-    parser.add_argument("--train", default="data/prepared/train.jsonl")
-    parser.add_argument("--model", default="models/merged")
+    parser.add_argument("--train", required=True)
+    parser.add_argument("--model", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--metrics", required=True)
-    parser.add_argument("--checkpoint", help="resume state (default: data/checkpoints/tree-build/shard-<i>.json)")
+    parser.add_argument("--checkpoint", required=True, help="resume state of a killed run, removed when the stage ends")
     args = parser.parse_args()
     params = load_params(args.params)
     cfg = params.tree
@@ -50,7 +50,7 @@ def main() -> None:
                             c=cfg.timeout.c)
     # resume state lives outside the DVC output (DVC deletes outputs before a stage runs); it is
     # only reused for the same questions, settings and model
-    checkpoint = Path(args.checkpoint or f"data/checkpoints/tree-build/shard-{args.shard}.json")
+    checkpoint = Path(args.checkpoint)
     fingerprint = hashlib.sha256(json.dumps([asdict(settings), [r["id"] for r in shard],
                                              model_fingerprint(args.model)]).encode()).hexdigest()
 

@@ -21,15 +21,15 @@ import json
 import hashlib
 from pathlib import Path
 
-from sqlforge.cli import progress, run_stage, summary
+from sqlforge.stage_runner import progress, run_stage, summary
 from sqlforge.config import MCTSConfig, choices, load_params
-from sqlforge.evaluation import judge_from, judging
+from sqlforge.official.judge import judge_from, judging
 from sqlforge.io import InputError, atomic_path, dump_jsonl, read_json, read_jsonl, write_json
-from sqlforge.mcts import choose
-from sqlforge.official_files import bird_prediction_text, gold_text, spider_prediction_text
+from sqlforge.search.mcts import choose
+from sqlforge.scoring.official_files import bird_prediction_text, gold_text, spider_prediction_text
 from sqlforge.records import CandidateSet, Example, MCTSResult, read_records
-from sqlforge.selection import select
-from sqlforge.sqlexec import sandbox_executor
+from sqlforge.search.selection import select
+from sqlforge.sandbox.executor import sandbox_executor
 
 
 # the official semantics each rules name reproduces (docs/evaluation.md)
@@ -42,7 +42,7 @@ def dataset_hash(path: Path) -> str:
 
 
 def write_official_format(out: Path, name: str, rules: str, records: list[dict], sqls: list[str]) -> None:
-    """Files the official evaluators read, by their reading rules (sqlforge.official_files). Spider: one
+    """Files the official evaluators read, by their reading rules (sqlforge.scoring.official_files). Spider: one
     SQL per line in question order (gold lines add a tab and the db_id). BIRD: predict JSON with keys in
     question order, or dev_gold.sql-style lines for the gold."""
     db_ids = [rec["db_id"] for rec in records]
@@ -56,15 +56,15 @@ def write_official_format(out: Path, name: str, rules: str, records: list[dict],
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--dev", default="data/prepared/dev.jsonl")
-    parser.add_argument("--tables", default="data/prepared/dev_tables.json")
-    parser.add_argument("--candidates", default="data/candidates/dev.jsonl")
-    parser.add_argument("--rm-scores", default="data/rm_eval/scores.jsonl")
-    parser.add_argument("--mcts", default="data/mcts/results.jsonl")
-    parser.add_argument("--out", default="data/validate")
-    parser.add_argument("--plots", default="metrics/validate")
-    parser.add_argument("--metrics", default="metrics/validate.json")
+    parser.add_argument("--params", required=True)
+    parser.add_argument("--dev", required=True)
+    parser.add_argument("--tables", required=True)
+    parser.add_argument("--candidates", required=True)
+    parser.add_argument("--rm-scores", required=True)
+    parser.add_argument("--mcts", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--plots", required=True)
+    parser.add_argument("--metrics", required=True)
     args = parser.parse_args()
     params = load_params(args.params)
     cfg = params.validate

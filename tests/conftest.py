@@ -28,6 +28,21 @@ def repo_params(overrides: dict | None = None):
     return load_params(REPO / "params.yaml", overrides)
 
 
+def make_executor(timeout_s: float = 30.0, workers: int = 1, gold_limits=None, **bounds):
+    """An Executor with params.yaml's sandbox bounds (the library has no defaults of its own), a test's
+    `bounds` (Executor keywords: max_rows, memory_mb, cache_bytes, kill_grace_s, ...) on top; `gold_limits`
+    is a Limits, or a dict of fields changed from params.yaml's gold bounds."""
+    import dataclasses
+
+    from sqlforge.sandbox.executor import Executor, Limits, gold_limits as gold_of
+
+    sandbox = repo_params().sandbox
+    settings = dict(max_rows=sandbox.max_rows, max_bytes=sandbox.max_result_mb << 20, max_cells=sandbox.max_cells,
+                    memory_mb=sandbox.memory_mb, cache_bytes=sandbox.cache_mb << 20)
+    gold = gold_limits if isinstance(gold_limits, Limits) else dataclasses.replace(gold_of(sandbox), **(gold_limits or {}))
+    return Executor(timeout_s=timeout_s, workers=workers, gold_limits=gold, **{**settings, **bounds})
+
+
 def write_params(path: Path, overrides: dict) -> Path:
     """A complete params file for a stage script: params.yaml with the overrides merged in."""
     import yaml
@@ -55,7 +70,7 @@ def tiny_model(tmp_path_factory, demo_dir) -> Path:
     sys.path.insert(0, str(REPO / "stages"))
     from fetch import tokenizer_corpus
 
-    from sqlforge.tiny_model import build_tiny_model
+    from sqlforge.train.tiny_model import build_tiny_model
 
     out = tmp_path_factory.mktemp("tiny_model")
     params = repo_params({"model": {"tiny": {"hidden_size": 64, "num_layers": 2, "intermediate_size": 128}}})
@@ -66,8 +81,8 @@ def tiny_model(tmp_path_factory, demo_dir) -> Path:
 @pytest.fixture(scope="session")
 def demo_records(demo_dir, tiny_model) -> dict[str, list[dict]]:
     """Normalized records with schema text, as preprocess writes them."""
-    from sqlforge.datasets import load_spider
-    from sqlforge.schema import serialize_schema
+    from sqlforge.data.datasets import load_spider
+    from sqlforge.data.schema import serialize_schema
 
     out = {}
     for split in ("train", "dev"):

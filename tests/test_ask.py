@@ -30,7 +30,7 @@ SQLFORGE = Path(sys.executable).parent / "sqlforge"  # the console script of the
 def merged_model(tmp_path_factory, tiny_model, demo_records) -> Path:
     """The tiny base model fine-tuned (full, 24 steps of 4) on demo questions, saved with its prompt settings as
     sft writes them (that the stage scripts write and copy the file: tests/test_training.py)."""
-    from sqlforge.sft import build_trainer, sft_dataset
+    from sqlforge.train.sft import build_trainer, sft_dataset
 
     work = tmp_path_factory.mktemp("ask_model")
     records = [{"prompt": sql_messages(r["schema"], r["question"]),
@@ -79,7 +79,7 @@ def test_ask_builds_the_training_prompt_and_reads_settings_from_the_model(merged
     (not a default) decide the schema text; a folder without settings falls back and says so."""
     import shutil
 
-    from sqlforge.ask import Asker
+    from sqlforge.commands.asker import Asker
 
     rec = demo_records["train"][0]
     asker = Asker(merged_model, rec["db_path"], repo_params())
@@ -134,7 +134,7 @@ def test_interactive_json_with_a_sampling_selector_through_stdin(merged_model, s
 def test_best_of_n_and_mcts_choose_among_their_own_candidates(merged_model, shop_db, tmp_path):
     """best-of-n without a reward model ranks by the policy's log p(SQL) and says so; MCTS returns a SQL
     its search found. Both run the chosen SQL in the sandbox."""
-    from sqlforge.ask import Asker
+    from sqlforge.commands.asker import Asker
     asker = Asker(merged_model, shop_db, repo_params(), "best-of-n", n=3, rm_dir=tmp_path / "no-rm")
     answer = asker.ask("How many customers are there?")
     assert answer.sql and "log p(SQL)" in answer.notes[0] and "no reward model" in answer.notes[0]
@@ -151,7 +151,7 @@ def test_sandbox_refusal_is_shown_with_its_reason(merged_model, shop_db, capsys)
     """SQL that writes is refused by the sandbox; `ask` shows the reason, not a traceback."""
     from argparse import Namespace
 
-    from sqlforge.ask import Answer, Asker
+    from sqlforge.commands.asker import Answer, Asker
     from sqlforge.commands.ask import show
 
     asker = Asker(merged_model, shop_db, repo_params())
@@ -163,6 +163,22 @@ def test_sandbox_refusal_is_shown_with_its_reason(merged_model, shop_db, capsys)
         assert f"the SQL did not run ({kind})" in out and result.error in out
     asker.close()
     assert sqlite3.connect(shop_db).execute("SELECT count(*) FROM customer").fetchone() == (12,)
+
+
+def test_ask_runs_sql_under_the_sandbox_section_of_its_params(merged_model, shop_db):
+    """`sqlforge ask` takes every bound from the params it loads: sandbox.timeout_s as the query's time (unless
+    --timeout), sandbox.max_rows as the result's row cap."""
+    from sqlforge.commands.asker import Asker
+
+    tight = repo_params({"sandbox": {"timeout_s": 7.5, "max_rows": 5}})
+    for params, timeout, rows_kind in ((repo_params(), repo_params().sandbox.timeout_s, "ok"), (tight, 7.5, "too_large")):
+        asker = Asker(merged_model, shop_db, params)
+        assert asker.executor.timeout_s == timeout
+        assert asker.executor.execute(shop_db, "SELECT * FROM customer").error_kind == rows_kind  # 12 rows
+        asker.close()
+    asker = Asker(merged_model, shop_db, tight, timeout_s=2.0)  # the flag wins
+    assert asker.executor.timeout_s == 2.0
+    asker.close()
 
 
 @pytest.mark.parametrize("case,message", [

@@ -11,7 +11,7 @@ import torch
 from sqlforge.engine import load_engine
 from sqlforge.engine.hf import TransformersEngine
 from sqlforge.prompts import sql_messages
-from sqlforge.reward import policy_logprob_scores
+from sqlforge.search.scorers import policy_logprob_scores
 
 from conftest import REPO, repo_params
 

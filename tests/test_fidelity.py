@@ -11,12 +11,12 @@ import pytest
 
 from sqlforge.clauses import TOP_LEVEL, prefixes
 from sqlforge.engine.base import Completion
-from sqlforge.mcts import MCTS, Node, backup, candidates, choose, path_reward, select, uct
-from sqlforge.psg import EXEC_ERROR, MANY_TABLES, hard_reasons, psg_prefixes
-from sqlforge.sqlexec import Executor
-from sqlforge.trees import annotate, extract_pairs, feedback
+from sqlforge.search.mcts import MCTS, Node, backup, candidates, choose, path_reward, select, uct
+from sqlforge.data.psg import EXEC_ERROR, MANY_TABLES, hard_reasons, psg_prefixes
+from sqlforge.prompts import feedback
+from sqlforge.search.trees import annotate, extract_pairs
 
-from conftest import REPO, repo_params, write_params
+from conftest import REPO, repo_params, write_params, make_executor
 from real_formats import make_spider
 
 
@@ -156,7 +156,7 @@ def test_psg_original_hard_rule_looks_at_the_prediction_only(tmp_path):
                    "SELECT count(*) FROM singers",  # fails
                    join3,  # reads three tables (the gold reads one)
                    "SELECT name FROM singer"]  # the gold joins three tables, the prediction reads one
-    with Executor(timeout_s=5) as executor:
+    with make_executor(timeout_s=5) as executor:
         assert hard_reasons(records, predictions, executor, "spider", 3) == ["", EXEC_ERROR, MANY_TABLES, ""]
         assert hard_reasons(records, predictions, executor, "spider", 3, rule="extended")[3] != ""
 
@@ -220,12 +220,12 @@ def test_tree_levels_count_generations_and_the_last_level_is_not_revised(tiny_mo
     """tree_builder.py: depth runs 1..max_depth, wrong nodes of the last level get no revision prompt.
     The untrained tiny model answers wrongly, so every level below the last is revised."""
     from sqlforge.engine.hf import TransformersEngine
-    from sqlforge.trees import TreeSettings, build_trees
+    from sqlforge.search.trees import TreeSettings, build_trees
 
     engine = TransformersEngine(str(tiny_model), batch_size=8)
     settings = TreeSettings(branching=2, max_depth=2, temperature=0.7, top_p=1.0, max_new_tokens=12, seed=0,
                             t_min=10.0, k=1.2, c=5.0)
-    with Executor() as executor:
+    with make_executor() as executor:
         trees = build_trees(demo_records["train"][:2], engine, engine.tokenizer, executor, settings)
     for tree in trees:
         depths = sorted(n["depth"] for n in tree["nodes"])
@@ -239,7 +239,7 @@ def test_feedback_shows_columns_counts_and_samples(tmp_path):
     rows of the expected and the actual result."""
     spider = make_spider(tmp_path / "spider")
     db = str(spider / "database" / "concert_singer" / "concert_singer.sqlite")
-    with Executor(timeout_s=5) as executor:
+    with make_executor(timeout_s=5) as executor:
         gold = executor.execute(db, "SELECT name, country FROM singer ORDER BY name LIMIT 2")
         wrong = executor.execute(db, "SELECT name FROM singer ORDER BY name LIMIT 3")
         failed = executor.execute(db, "SELECT nope FROM singer")

@@ -11,13 +11,13 @@ import zipfile
 import pytest
 
 from real_formats import make_spider, make_spider_keywords
-from sqlforge.datasets import load_spider, load_split
-from sqlforge.gold_filter import executable_golds
+from sqlforge.data.datasets import load_spider, load_split
+from sqlforge.data.gold_filter import executable_golds
 from sqlforge.io import InputError, read_json, read_jsonl
-from sqlforge.schema import quote, schema_blocks
-from sqlforge.sources import _extract, materialize, tree_sha256
-from sqlforge.sqlexec import Executor, Limits
+from sqlforge.data.schema import quote, schema_blocks
+from sqlforge.data.sources import _extract, materialize, tree_sha256
 from test_real_datasets import metrics, read_jsonl as read_lines, run_stages
+from conftest import make_executor
 
 AWKWARD = ["From", "order", "ORDER", "Group", "select", "raise", "key", "2nd place", "1abc", "a b", "x-y",
            'say "hi"', "é", "rowid_", "nothing", "returning", "Window"]
@@ -126,7 +126,7 @@ def test_gold_over_the_row_cap_is_kept(tmp_path):
     conn.close()
     train = load_split(root, "spider", "train")
     big = [ex for ex in train.examples if ex.gold == "SELECT concert_name FROM concert ORDER BY year"]
-    with Executor(timeout_s=5, gold_limits=Limits(max_rows=10_000)) as executor:  # golds run trusted
+    with make_executor(timeout_s=5, gold_limits={"max_rows": 10_000}) as executor:  # golds run trusted
         kept, counts = executable_golds(train.examples, executor)
     assert big[0] in kept and counts["kept_over_row_cap"] == 1
     assert counts["dropped"] == 1 and counts["dropped_by_kind"] == {"runtime": 1}  # only the broken gold
@@ -186,7 +186,7 @@ def test_revision_edit_to_a_keyword_column_quotes_it():
 
     import sqlglot
 
-    from sqlforge.revision_data import _other_column
+    from sqlforge.data.revision import _other_column
 
     tree = sqlglot.parse_one("SELECT a FROM t", read="sqlite")
     assert _other_column(tree, random.Random(0), ["From"])

@@ -83,7 +83,7 @@ SFT_TRAINER = {  # sft key -> new value, and where the built trainer shows it
 @pytest.fixture(scope="module")
 def sft_data(demo_records):
     from sqlforge.prompts import sql_messages
-    from sqlforge.sft import sft_dataset
+    from sqlforge.train.sft import sft_dataset
 
     return sft_dataset([{"prompt": sql_messages(r["schema"], r["question"]),
                          "completion": [{"role": "assistant", "content": r["gold"]}]}
@@ -92,7 +92,7 @@ def sft_data(demo_records):
 
 @pytest.mark.parametrize("key", sorted(SFT_TRAINER))
 def test_each_sft_key_changes_the_trainer_it_builds(key, sft_data, tiny_model, tmp_path):
-    from sqlforge.sft import build_trainer
+    from sqlforge.train.sft import build_trainer
 
     value, seen = SFT_TRAINER[key]
     small = {"lora_r": 4, "lora_alpha": 8, "max_steps": 1}
@@ -122,7 +122,7 @@ RM_TRAINER = {  # rm key -> new value, and where the built reward trainer shows 
 def test_each_rm_key_changes_the_reward_trainer_it_builds(key, tiny_model, tmp_path):
     from datasets import Dataset
 
-    from sqlforge.reward import build_reward_trainer, rm_record
+    from sqlforge.train.reward_model import build_reward_trainer, rm_record
 
     prompt = [{"role": "user", "content": "how many singers?"}]
     pair = {"prompt": prompt, "chosen": "SELECT count(*) FROM singer", "rejected": "SELECT 1",
@@ -134,19 +134,20 @@ def test_each_rm_key_changes_the_reward_trainer_it_builds(key, tiny_model, tmp_p
     assert seen(default) != seen(changed), f"rm.{key}={value!r} did not reach the trainer"
 
 
-# --- every params.yaml key has a reach case: a table row here, in test_params_reach_a/_b.py, or a named test ---
+# --- every params.yaml key has a reach case: a table row here, in test_params_reach_engine_candidates_tree_sandbox_validate/_b.py, or a named test ---
 
 ONE_OFF = {  # keys shown by a test of their own, not by a table row: key -> "module::test"
-    "mcts.clauses": "test_params_reach_b::test_mcts_clauses_sets_where_a_subquery_action_ends",
-    "mcts.max_depth": "test_params_reach_b::test_mcts_max_depth_makes_a_node_at_that_depth_terminal",
-    "mcts.rm_weight": "test_params_reach_b::test_mcts_rm_weight_adds_the_reward_models_score",
-    "mcts.exec_weight": "test_params_reach_b::test_mcts_exec_weight_adds_a_bonus_for_sql_that_returns_rows",
-    "mcts.w_exp": "test_params_reach_b::test_mcts_w_exp_changes_which_child_uct_selects",
-    "mcts.selector": "test_params_reach_b::test_mcts_selector_changes_the_chosen_candidate",
+    "mcts.clauses": "test_params_reach_sft_rm_mcts_preprocess_pairs_data_model::test_mcts_clauses_sets_where_a_subquery_action_ends",
+    "mcts.max_depth": "test_params_reach_sft_rm_mcts_preprocess_pairs_data_model::test_mcts_max_depth_makes_a_node_at_that_depth_terminal",
+    "mcts.rm_weight": "test_params_reach_sft_rm_mcts_preprocess_pairs_data_model::test_mcts_rm_weight_adds_the_reward_models_score",
+    "mcts.exec_weight": "test_params_reach_sft_rm_mcts_preprocess_pairs_data_model::test_mcts_exec_weight_adds_a_bonus_for_sql_that_returns_rows",
+    "mcts.w_exp": "test_params_reach_sft_rm_mcts_preprocess_pairs_data_model::test_mcts_w_exp_changes_which_child_uct_selects",
+    "mcts.selector": "test_params_reach_sft_rm_mcts_preprocess_pairs_data_model::test_mcts_selector_changes_the_chosen_candidate",
     "preprocess.psg.min_tables":
-        "test_params_reach_b::test_preprocess_psg_min_tables_sets_how_many_tables_make_a_prediction_hard",
-    "preprocess.psg.hard_rule": "test_params_reach_b::test_preprocess_psg_hard_rule_extended_also_counts_a_wrong_result",
-    "engine.backend": "test_params_reach_a::test_engine_backend_vllm_is_chosen_and_refused_clearly_without_vllm",
+        "test_params_reach_sft_rm_mcts_preprocess_pairs_data_model::test_preprocess_psg_min_tables_sets_how_many_tables_make_a_prediction_hard",
+    "preprocess.psg.hard_rule": "test_params_reach_sft_rm_mcts_preprocess_pairs_data_model::test_preprocess_psg_hard_rule_extended_also_counts_a_wrong_result",
+    "sandbox.timeout_s": "test_ask::test_ask_runs_sql_under_the_sandbox_section_of_its_params",
+    "engine.backend": "test_params_reach_engine_candidates_tree_sandbox_validate::test_engine_backend_vllm_is_chosen_and_refused_clearly_without_vllm",
     # GPU-only: the value reaches vllm.LLM(...) (runs in the GPU lock's environment, make test-gpu-env)
     "engine.tensor_parallel_size": "test_vllm_contract::test_each_vllm_engine_key_reaches_the_llm_constructor",
     "engine.gpu_memory_utilization": "test_vllm_contract::test_each_vllm_engine_key_reaches_the_llm_constructor",
@@ -156,8 +157,8 @@ ONE_OFF = {  # keys shown by a test of their own, not by a table row: key -> "mo
 def test_every_key_has_a_reach_case():
     """A new params.yaml key must come with a case showing it changes what its stage does; a case for a key
     params.yaml no longer has fails too."""
-    import test_params_reach_a as a
-    import test_params_reach_b as b
+    import test_params_reach_engine_candidates_tree_sandbox_validate as a
+    import test_params_reach_sft_rm_mcts_preprocess_pairs_data_model as b
 
     tables = {"sft": [*SFT_TRAINER, *b.SFT_STAGE], "rm": [*RM_TRAINER, *b.RM_STAGE],
               "mcts": [*b.MCTS_SEARCH, *b.MCTS_STAGE], "preprocess": b.PREPROCESS, "pairs": b.PAIRS,

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import REPO, write_params
 from real_formats import SLOW_SQL, make_bird, make_spider, zip_folder
-from sqlforge.sources import tree_sha256
+from sqlforge.data.sources import tree_sha256
 
 # stage scripts in subprocesses, real training or the pipeline: `make test-fast` leaves these out
 pytestmark = pytest.mark.slow

@@ -9,12 +9,13 @@ import pytest
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from sqlforge.prompts import example_prompt, sql_messages
-from sqlforge.reward import (RewardScorer, calibration_bins, distance_gap, grouped_reports, pair_group, pairwise_report,
-                             policy_logprob_scores, rm_record)
-from sqlforge.selection import best_of_n, majority_vote, select
-from sqlforge.sqlexec import ExecResult, Executor
+from sqlforge.scoring.rm_report import calibration_bins, grouped_reports, pair_group, pairwise_report
+from sqlforge.search.scorers import RewardScorer, policy_logprob_scores
+from sqlforge.train.reward_model import distance_gap, rm_record
+from sqlforge.search.selection import best_of_n, majority_vote, select
+from sqlforge.sandbox.sqlite import ExecResult
 
-from conftest import REPO, write_params
+from conftest import REPO, write_params, make_executor
 
 
 def test_pairwise_report_on_a_known_set():
@@ -155,7 +156,7 @@ def test_merge_shards_splits_by_question(tmp_path, demo_records):
 def test_inference_prompts_never_contain_gold(tiny_model, demo_records):
     """Prompts of candidates, evaluate-rm, mcts-explore and validate: no gold SQL, no gold rows."""
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    executor = Executor()
+    executor = make_executor()
     for rec in demo_records["dev"][:40]:
         gold_rows = executor.execute(rec["db_path"], rec["gold"]).rows
         texts = [example_prompt(tokenizer, rec), example_prompt(tokenizer, rec, prefix="SELECT"),
@@ -167,6 +168,6 @@ def test_inference_prompts_never_contain_gold(tiny_model, demo_records):
 
 
 def test_regroup_cuts_the_flat_list_per_question():
-    from sqlforge.selection import regroup
+    from sqlforge.search.selection import regroup
 
     assert regroup(list("abcdef"), [1, 3, 0, 2]) == [["a"], ["b", "c", "d"], [], ["e", "f"]]

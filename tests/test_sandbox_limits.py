@@ -20,8 +20,9 @@ import pytest
 from sandbox_probe import WorkerWatch, alive, listing, own_rss_mb
 
 from sqlforge.io import InputError
-from sqlforge.sqlexec import (CRASHED, DENIED, OK, OUT_OF_MEMORY, SYNTAX, TOO_LARGE, Executor, Limits, open_readonly,
-                              row_cost, run_query)
+from sqlforge.sandbox.executor import Limits
+from conftest import make_executor
+from sqlforge.sandbox.sqlite import CRASHED, DENIED, OK, OUT_OF_MEMORY, SYNTAX, TOO_LARGE, open_readonly, row_cost, run_query
 
 MB = 1 << 20
 
@@ -67,7 +68,7 @@ def watched(executor, db, sql, **kw):
 def test_worker_address_space_is_capped(db):
     """Rule pinned: a prediction's worker never holds more than memory_mb, whatever the query (before: a
     400 MB zeroblob peaked the worker at ~780 MB and came back ok); hitting the cap is out_of_memory."""
-    with Executor(timeout_s=10, memory_mb=256, max_bytes=1 << 30, max_cells=10 ** 9) as executor:
+    with make_executor(timeout_s=10, memory_mb=256, max_bytes=1 << 30, max_cells=10 ** 9) as executor:
         result, peak_mb, _ = watched(executor, db, "SELECT zeroblob(400000000)")
         assert result.error_kind == OUT_OF_MEMORY and result.rows == []
         assert peak_mb <= 256
@@ -80,7 +81,7 @@ def test_wide_result_bounded_in_cells_and_bytes_not_characters(db):
     worker and the caller both small."""
     sql = rows_of(9999, ", ".join(["'€'"] * 1600))
     before = own_rss_mb()
-    with Executor(timeout_s=30) as executor:  # the defaults: 10,000 rows, 1 M cells, 16 MB
+    with make_executor(timeout_s=30) as executor:  # the defaults: 10,000 rows, 1 M cells, 16 MB
         result, peak_mb, _ = watched(executor, db, sql)
     assert result.error_kind == TOO_LARGE
     assert peak_mb < 200
@@ -109,7 +110,7 @@ def test_result_cost_is_an_upper_bound_of_real_memory(db):
 def test_result_cache_is_lru_bounded_by_bytes(db):
     """Rule pinned: the cache never holds more than cache_bytes of result cost (before: unbounded);
     the least recently used result goes first; a result over the whole budget is not cached."""
-    with Executor(timeout_s=10, cache_bytes=1 * MB) as executor:
+    with make_executor(timeout_s=10, cache_bytes=1 * MB) as executor:
         queries = [f"SELECT name, {i} FROM item" for i in range(12)]  # ~360 KB of cost each
         for sql in queries:
             assert executor.execute(db, sql).ok
@@ -129,7 +130,7 @@ def test_trusted_gold_gets_its_own_larger_bounds(db):
     """Rule pinned: golds run under gold_limits, larger than a prediction's but still bounded; a
     prediction after a big gold gets its full memory again (the worker is recycled)."""
     gold_limits = Limits(memory_mb=768, max_rows=100_000, max_cells=1_000_000, max_bytes=64 * MB)
-    with Executor(timeout_s=10, memory_mb=256, max_rows=10_000, gold_limits=gold_limits) as executor:
+    with make_executor(timeout_s=10, memory_mb=256, max_rows=10_000, gold_limits=gold_limits) as executor:
         many = rows_of(50_000, "x")
         assert executor.execute(db, many).error_kind == TOO_LARGE
         assert len(executor.execute(db, many, trusted=True).rows) == 50_000
@@ -145,7 +146,7 @@ def test_sorting_uses_no_temp_files(db, tmpdir_env):
     """Rule pinned: an ORDER BY over a cross join keeps its sort in (capped) memory. Before: the worker
     wrote SQLite temp files (unlinked at once, so only its open files show them), up to 941 MB in 20 s."""
     folder_before, tmp_before = listing(db.parent), listing(tmpdir_env)
-    with Executor(timeout_s=2, memory_mb=512) as executor:
+    with make_executor(timeout_s=2, memory_mb=512) as executor:
         result, peak_mb, watch = watched(executor, db, "SELECT a.name, b.name FROM item a, item b ORDER BY b.name || a.id")
     assert result.error_kind in {"timeout", OUT_OF_MEMORY, TOO_LARGE}
     assert watch.new_disk_files() == set()
@@ -166,7 +167,7 @@ def test_wal_database_read_without_creating_files(tmp_path):
     conn.close()  # the last connection checkpoints and removes -wal; the file stays in WAL mode
     assert path.read_bytes()[18:20] == b"\x02\x02"  # WAL mode in the header
     before = listing(folder)
-    with Executor(timeout_s=5) as executor:
+    with make_executor(timeout_s=5) as executor:
         assert executor.execute(path, "SELECT count(*) FROM t").rows == [(100,)]
         assert listing(folder) == before
     assert listing(folder) == before
@@ -182,7 +183,7 @@ def test_uncheckpointed_wal_is_a_database_problem(tmp_path):
     writer.execute("INSERT INTO t VALUES (1)")
     writer.commit()
     try:
-        with Executor(timeout_s=5) as executor, pytest.raises(InputError, match="live.sqlite-wal"):
+        with make_executor(timeout_s=5) as executor, pytest.raises(InputError, match="live.sqlite-wal"):
             executor.execute(path, "SELECT count(*) FROM t")
     finally:
         writer.close()
@@ -209,7 +210,7 @@ def test_hot_journal_is_a_database_problem_not_denied(tmp_path):
     subprocess.run([sys.executable, "-c", textwrap.dedent(code)], check=True)
     journal = tmp_path / "hot.sqlite-journal"
     assert journal.stat().st_size > 0
-    with Executor(timeout_s=5) as executor:
+    with make_executor(timeout_s=5) as executor:
         with pytest.raises(InputError, match="hot journal hot.sqlite-journal"):
             executor.execute(path, "SELECT count(*) FROM t")
     assert journal.stat().st_size > 0  # left for a writer to roll back
@@ -217,8 +218,8 @@ def test_hot_journal_is_a_database_problem_not_denied(tmp_path):
 
 ORPHAN_PARENT = """
 import sys, time
-from sqlforge.sqlexec import Executor
-executor = Executor(timeout_s=60, kill_grace_s=5)
+from conftest import make_executor
+executor = make_executor(timeout_s=60, kill_grace_s=5)
 executor.execute(sys.argv[1], "SELECT 1")
 print(executor._workers[0].proc.pid, flush=True)
 executor.execute(sys.argv[1], "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c")
@@ -246,7 +247,7 @@ def test_crashed_result_is_not_cached(db):
     """Rule pinned: a worker that dies under a query is not the query's fault; the same query runs
     again next time (before: `crashed` was cached and returned forever)."""
     sql = rows_of(3_000_000, "x").replace("SELECT x FROM c", "SELECT count(*) FROM c")
-    with Executor(timeout_s=20) as executor:
+    with make_executor(timeout_s=20) as executor:
         assert executor.execute(db, "SELECT 1").ok
         threading.Timer(0.2, executor._workers[0].proc.kill).start()
         assert executor.execute(db, sql).error_kind == CRASHED
@@ -256,7 +257,7 @@ def test_crashed_result_is_not_cached(db):
 def test_sql_given_as_bytes(db):
     """Rule pinned: bytes are decoded as UTF-8, or refused as `syntax` when they are not UTF-8; the
     worker survives either way (before: it died with a traceback, `crashed`)."""
-    with Executor(timeout_s=5) as executor:
+    with make_executor(timeout_s=5) as executor:
         assert executor.execute(db, b"SELECT count(*) FROM item").rows == [(2000,)]
         pid = executor._workers[0].proc.pid
         bad = executor.execute(db, b"SELECT '\xff\xfe'")
@@ -269,30 +270,31 @@ def test_sql_given_as_bytes(db):
 
 def test_denied_still_means_a_refused_query(db):
     """The hot-journal check must not swallow the authorizer's refusals."""
-    with Executor(timeout_s=5) as executor:
+    with make_executor(timeout_s=5) as executor:
         assert executor.execute(db, "DELETE FROM item").error_kind == DENIED
         assert executor.execute(db, "SELECT count(*) FROM item").error_kind == OK
 
 
-def test_library_defaults_equal_params_yaml():
-    """The pipeline takes its bounds from params.yaml's sandbox section; commands outside the pipeline
-    (sqlforge evaluate) use the library's defaults. They are the same numbers, checked here so they cannot drift."""
+def test_the_library_has_no_bounds_of_its_own():
+    """params.yaml's sandbox section is the one home of the bounds: the Executor and Limits take every bound
+    from their caller (sandbox_executor builds them from the section), so no default can drift from it."""
     import dataclasses
     import inspect
 
-    from sqlforge.evaluation import JUDGE_MAX_ROWS
-    from sqlforge.sqlexec import GOLD_LIMITS, Executor, Limits
+    from sqlforge.sandbox.executor import Executor, sandbox_executor
 
     from conftest import repo_params
 
-    sandbox = repo_params().sandbox
-    defaults = {f.name: f.default for f in dataclasses.fields(Limits)}
+    assert all(f.default is dataclasses.MISSING for f in dataclasses.fields(Limits))
     init = inspect.signature(Executor.__init__).parameters
-    assert (defaults["memory_mb"], defaults["max_rows"], defaults["max_cells"], defaults["max_bytes"]) == \
-        (sandbox.memory_mb, sandbox.max_rows, sandbox.max_cells, sandbox.max_result_mb << 20)
-    assert (init["memory_mb"].default, init["max_rows"].default, init["max_cells"].default,
-            init["max_bytes"].default, init["cache_bytes"].default) == \
-        (sandbox.memory_mb, sandbox.max_rows, sandbox.max_cells, sandbox.max_result_mb << 20, sandbox.cache_mb << 20)
-    assert GOLD_LIMITS == Limits(sandbox.gold_memory_mb, sandbox.gold_max_rows, sandbox.gold_max_cells,
-                                 sandbox.gold_max_result_mb << 20)
-    assert JUDGE_MAX_ROWS == sandbox.gold_max_rows
+    bounds = ("timeout_s", "max_rows", "max_bytes", "max_cells", "memory_mb", "gold_limits", "cache_bytes")
+    assert all(init[name].default is inspect.Parameter.empty for name in bounds)
+    sandbox = repo_params().sandbox
+    with sandbox_executor(sandbox, 1.0) as executor:
+        assert executor.limits == Limits(sandbox.memory_mb, sandbox.max_rows, sandbox.max_cells,
+                                         sandbox.max_result_mb << 20)
+        assert executor.gold_limits == Limits(sandbox.gold_memory_mb, sandbox.gold_max_rows, sandbox.gold_max_cells,
+                                              sandbox.gold_max_result_mb << 20)
+        assert executor.cache_bytes == sandbox.cache_mb << 20
+    with sandbox_executor(sandbox, 1.0, judging=True) as executor:  # a prediction being judged reads as a gold
+        assert executor.limits.max_rows == sandbox.gold_max_rows

@@ -5,6 +5,7 @@ up to date; a stale extra one reruns stages for nothing. Both fail here, with th
 from __future__ import annotations
 
 import ast
+import shlex
 from pathlib import Path
 
 import yaml
@@ -13,7 +14,7 @@ from conftest import REPO
 
 SRC = REPO / "src"
 # files a module reads at run time, beside its imports
-DATA_DEPS = {"sqlforge/prompts.py": "prompts", "sqlforge/launch.py": "configs/accelerate"}
+DATA_DEPS = {"sqlforge/prompts.py": "prompts", "sqlforge/train/launch.py": "configs/accelerate"}
 
 
 def module_file(name: str) -> Path | None:
@@ -138,3 +139,99 @@ def test_every_stage_lists_the_params_it_reads():
             if not any(chain == p or chain.startswith(p + ".") for p in listed):
                 problems.append(f"{name}: add params '{chain}'")
     assert not problems, "dvc.yaml params miss what stages read:\n" + "\n".join(problems)
+
+
+def test_a_package_folder_is_one_dep_only_where_the_stage_uses_all_of_it():
+    """`src/sqlforge/sandbox` as one dep says the stage runs every module in it; if it used only some, an
+    edit to another would rerun the stage for nothing: list the modules instead."""
+    problems = []
+    for name, (script, deps) in stage_scripts().items():
+        needed = required_deps(script)
+        for dep in deps:
+            folder = REPO / dep
+            if dep.startswith("src/") and folder.is_dir():
+                unused = sorted(str(f.relative_to(REPO)) for f in folder.rglob("*.py")
+                                if str(f.relative_to(REPO)) not in needed)
+                if unused:
+                    problems.append(f"{name}: {dep} holds modules the stage never imports: {unused}")
+    assert not problems, "\n".join(problems)
+
+
+# --- the data paths a stage reads and writes: named once, in its dvc.yaml cmd ---------------------------
+
+OUTPUT_FLAGS = {"--out", "--metrics", "--plots", "--live", "--data-out", "--model-out"}
+SCRATCH_FLAGS = {"--checkpoint"}  # resume state of a killed run, removed when the stage ends: never an output
+NOT_PATHS = {"--params", "--shard"}  # params.yaml reaches DVC through `params:`; a shard is a number
+
+
+def cmd_paths(stage: dict) -> tuple[list[str], list[str]]:
+    """(inputs, outputs) named in a stage's cmd as `--flag value` pairs."""
+    words = shlex.split(stage["cmd"])
+    inputs, outputs = [], []
+    for flag, value in zip(words, words[1:]):
+        if not flag.startswith("--"):
+            continue
+        if flag in OUTPUT_FLAGS:
+            outputs.append(value)
+        elif flag not in NOT_PATHS | SCRATCH_FLAGS:
+            inputs.append(value)
+    return inputs, outputs
+
+
+def outs_of(stage: dict) -> list[str]:
+    paths = []
+    for key in ("outs", "metrics", "plots"):
+        for entry in stage.get(key, []):
+            paths.append(entry if isinstance(entry, str) else next(iter(entry)))
+    return paths
+
+
+def test_every_path_a_stage_reads_is_a_dep_and_every_path_it_writes_an_out():
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    problems = []
+    for name, stage in stages.items():
+        stage = stage.get("do", stage)
+        inputs, outputs = cmd_paths(stage)
+        deps, outs = [str(d) for d in stage["deps"]], outs_of(stage)
+        problems += [f"{name} reads {p}: add it to deps" for p in inputs if not covered(deps, p)]
+        problems += [f"{name} writes {p}: add it to outs or metrics" for p in outputs if p not in outs]
+        problems += [f"{name} declares out {p} that its cmd never names" for p in outs
+                     if not any(covered([o], p) for o in outputs)]
+    assert not problems, "\n".join(problems)
+
+
+def path_literals(script: Path) -> list[str]:
+    """String constants in a stage script that look like pipeline paths, and argparse path defaults."""
+    found = []
+    for node in ast.walk(ast.parse(script.read_text())):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and node.value.startswith(("data/", "models/", "metrics/", "params.yaml")):
+            found.append(node.value)
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "add_argument":
+            for kw in node.keywords:
+                if kw.arg == "default" and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str) \
+                        and "/" in kw.value.value:
+                    found.append(f"default={kw.value.value}")
+    return found
+
+
+def test_stage_scripts_take_every_path_from_their_cmd():
+    """No path is hard-coded in a stage script (a default or a literal): the cmd in dvc.yaml names each one,
+    so the deps and outs test above sees everything the stage touches."""
+    problems = {s.name: path_literals(s) for s in sorted((REPO / "stages").glob("*.py"))}
+    problems = {k: v for k, v in problems.items() if v}
+    assert not problems, problems
+
+
+def test_the_path_checks_fail_on_a_missing_dep_an_undeclared_out_and_a_hard_coded_path(tmp_path):
+    stage = {"cmd": "python stages/x.py --params params.yaml --dev data/prepared/dev.jsonl --out data/x "
+                    "--metrics metrics/x.json", "deps": ["stages/x.py", "data/prepared/train.jsonl"],
+             "outs": ["data/x"]}
+    inputs, outputs = cmd_paths(stage)
+    assert inputs == ["data/prepared/dev.jsonl"] and outputs == ["data/x", "metrics/x.json"]
+    assert not covered(stage["deps"], inputs[0])
+    assert "metrics/x.json" not in outs_of(stage)
+    script = tmp_path / "x.py"
+    script.write_text('import argparse\np = argparse.ArgumentParser()\np.add_argument("--dev", default="data/a/b")\n'
+                      'open("models/base/x")\n')
+    assert sorted(path_literals(script)) == ["data/a/b", "default=data/a/b", "models/base/x"]

@@ -13,7 +13,7 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from sqlforge.prompts import example_prompt, sql_messages
-from sqlforge.sft import build_trainer, sft_dataset
+from sqlforge.train.sft import build_trainer, sft_dataset
 
 from conftest import REPO, repo_params, write_params
 
@@ -46,7 +46,7 @@ def test_every_trainable_parameter_changes_and_frozen_ones_do_not(tiny_model, de
 
 def test_completion_loss_equals_trl_fused_loss(tiny_model, demo_records, tmp_path):
     """The CPU short path (completion positions only) gives trl's loss and gradients on a real batch."""
-    from sqlforge.sft import SFTTrainer, completion_loss
+    from sqlforge.train.sft import SFTTrainer, completion_loss
 
     cfg = repo_params({"sft": {"max_steps": 1, "batch_size": 8, "lora_r": 8, "lora_alpha": 16,
                                "modules_to_save": ["lm_head"]}}).sft
@@ -219,7 +219,7 @@ def test_gpu_only_choices_stop_before_loading_on_cpu(tmp_path, sft, message):
 
 
 def test_kind_batches_are_one_kind_each_and_reseeded_by_epoch():
-    from sqlforge.sft import KindBatchSampler
+    from sqlforge.train.sft import KindBatchSampler
 
     kinds = ["plain"] * 45 + ["revision"] * 19
     sampler = KindBatchSampler(kinds, batch_size=8, seed=0)
@@ -238,7 +238,7 @@ def test_configured_trainer_draws_batches_with_the_configured_sampler(sampling, 
     from torch.utils.data import RandomSampler
     from transformers.trainer_pt_utils import LengthGroupedSampler
 
-    from sqlforge.sft import KindBatchSampler
+    from sqlforge.train.sft import KindBatchSampler
 
     records = sft_records(demo_records["train"][:24])
     for r in records[::3]:  # a third become revision examples (their kind comes from `revision_of`)
@@ -263,7 +263,7 @@ def test_checkpointing_setting_reaches_trl_configs_on_either_transformers(tmp_pa
     where the wrong name is a TypeError before training starts."""
     from trl import RewardConfig, SFTConfig as TrlSFTConfig
 
-    from sqlforge.training import checkpointing_argument, device_kwargs
+    from sqlforge.train.common import checkpointing_argument, device_kwargs
 
     for config_class in (TrlSFTConfig, RewardConfig):
         args = config_class(output_dir=str(tmp_path), report_to="none", **device_kwargs("fp32", setting))

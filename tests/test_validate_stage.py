@@ -12,7 +12,7 @@ import pytest
 
 from conftest import REPO, write_params
 from real_formats import RAILWAY_DEV, make_bird, make_spider_keywords
-from sqlforge.datasets import load_split
+from sqlforge.data.datasets import load_split
 
 
 def write_jsonl(path, rows):

@@ -48,7 +48,7 @@ from sqlforge.engine.hf import TransformersEngine  # noqa: E402
 from sqlforge.engine.vllm_backend import VLLMEngine, position_logprob  # noqa: E402
 from sqlforge.io import dump_jsonl, read_jsonl  # noqa: E402
 from sqlforge.prompts import example_prompt, sql_messages  # noqa: E402
-from sqlforge.reward import policy_logprob_scores  # noqa: E402
+from sqlforge.search.scorers import policy_logprob_scores  # noqa: E402
 
 from conftest import REPO, repo_params, run_stage_main, write_params  # noqa: E402
 
@@ -394,8 +394,8 @@ def test_tree_build_greedy_equals_transformers_and_the_stage_runs(stand_in_flat,
     """Rule: tree-build's trees (build_trees, revision prompts included) are the transformers backend's node
     for node under greedy decoding; and the tree-build stage runs end to end on engine.backend=vllm with the
     smoke profile's sampling (sampled SQL is not compared: the stand-in's sampler is not vLLM's)."""
-    from sqlforge.sqlexec import sandbox_executor
-    from sqlforge.trees import TreeSettings, build_trees
+    from sqlforge.sandbox.executor import sandbox_executor
+    from sqlforge.search.trees import TreeSettings, build_trees
 
     records = demo_records["train"][:6]
     params = repo_params()

@@ -245,6 +245,7 @@ class ValidateConfig:
 class SandboxConfig:
     """Bounds of every query the sandbox runs (docs/sandbox.md). Predictions get the first four;
     golds are trusted (the official evaluators compare full results) but still bounded by the gold_* ones."""
+    timeout_s: Seconds  # `sqlforge ask`: a query's time (stages and `evaluate` set theirs: tree, mcts, validate)
     memory_mb: Annotated[Int, Field(ge=64, le=65536)]  # worker address space (RLIMIT_AS)
     max_rows: Positive
     max_cells: Positive

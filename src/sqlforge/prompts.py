@@ -52,3 +52,34 @@ def render(tokenizer, messages: list[dict]) -> str:
 def example_prompt(tokenizer, record: dict, prefix: str = "") -> str:
     """Inference prompt of a normalized example record (schema text added by preprocess)."""
     return render(tokenizer, sql_messages(record["schema"], record["question"], record["evidence"], prefix))
+
+
+def _sample_rows(rows: list[tuple], k: int = 3) -> str:
+    return "; ".join(str(tuple(r)) for r in rows[:k]) or "(none)"
+
+
+def feedback(result, gold) -> str:
+    """Execution feedback for a wrong SQL, with what ReSQLver's sql_utils.py shows: the error, or the
+    column counts with column names, the row counts, samples of missing and unexpected rows, and the
+    first rows of the expected and the actual result. `gold` is the gold's ExecResult: derived from
+    gold rows, so training data only, never an inference prompt."""
+    if not result.ok:
+        return f"The query failed ({result.error_kind}): {result.error}"
+    lines = ["The result is wrong."]
+    got_cols = len(result.columns) if result.columns else (len(result.rows[0]) if result.rows else 0)
+    want_cols = len(gold.columns) if gold.columns else (len(gold.rows[0]) if gold.rows else 0)
+    if got_cols != want_cols:
+        lines.append(f"It returned {got_cols} columns ({', '.join(result.columns)}); the expected result has "
+                     f"{want_cols} columns ({', '.join(gold.columns)}).")
+    if len(result.rows) != len(gold.rows):
+        lines.append(f"It returned {len(result.rows)} rows; the expected result has {len(gold.rows)} rows.")
+    got, want = set(result.rows), set(gold.rows)
+    missing = [r for r in gold.rows if r not in got]
+    unexpected = [r for r in result.rows if r not in want]
+    if missing:
+        lines.append(f"Missing rows, e.g. {_sample_rows(missing)}")
+    if unexpected:
+        lines.append(f"Unexpected rows, e.g. {_sample_rows(unexpected)}")
+    lines.append(f"Expected result, first rows: {_sample_rows(gold.rows)}")
+    lines.append(f"Actual result, first rows: {_sample_rows(result.rows)}")
+    return "\n".join(lines)

@@ -3,7 +3,7 @@
 Each record is a TypedDict (what a JSONL line holds; static checkers see the
 fields) with its required fields listed beside it, read by `read_records`,
 which checks them and names the file and line of a record that lacks one.
-The helpers below are the one place for what used to be rebuilt at each use:
+The helpers below are the one place that builds what several stages need:
 an example's inference prompt, and revision distances, which are infinite in
 code and null in JSON.
 """
@@ -120,3 +120,7 @@ def distance_to_json(distance: float) -> float | None:
 
 def distance_from_json(value: float | None) -> float:
     return UNREACHABLE if value is None else value
+
+
+def conversation(prompt: list[dict], sql: str) -> list[dict]:
+    return list(prompt) + [{"role": "assistant", "content": sql}]

@@ -5,7 +5,7 @@
 
 Prints the SQL, runs it in the read-only sandbox and prints the first rows,
 the row count and the time; `--json` prints one JSON object per question
-instead. This module parses and prints; sqlforge.ask does the work.
+instead. This module parses and prints; sqlforge.commands.asker does the work.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from sqlforge.ask import Asker
+    from sqlforge.commands.asker import Asker
     from sqlforge.io import InputError
 
     from sqlforge.config import load_params

@@ -5,7 +5,7 @@
 
 Prints the official summary table (count, EX and, for Spider, EM per difficulty) and
 writes one JSON line per question in order: index, db_id, exec, em (null for BIRD), hardness.
-The rules are those of docs/evaluation.md; the logic lives in sqlforge.scoring.
+The rules are those of docs/evaluation.md; the logic lives in sqlforge.scoring.files.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ import json
 from rich.console import Console
 from rich.table import Table
 
-from sqlforge.cli import progress
+from sqlforge.stage_runner import progress
+from sqlforge.config import load_params
 from sqlforge.io import atomic_path
-from sqlforge.scoring import ETYPES, Options, load_questions, read_tables, score, summary, verdict_line
+from sqlforge.scoring.files import ETYPES, Options, load_questions, read_tables, score, summary, verdict_line
 
 
 def add_parser(subparsers) -> None:
@@ -37,13 +38,19 @@ def add_parser(subparsers) -> None:
                         help="Spider: also try the prediction with the gold's values plugged in")
     parser.add_argument("--timeout", type=float, default=None,
                         help="seconds per query (default: the official 60 for Spider, 30 for BIRD)")
-    parser.add_argument("--workers", type=int, default=2, help="sandbox worker processes")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="sandbox worker processes (default: validate.workers in --params)")
+    parser.add_argument("--params", default="params.yaml",
+                        help="the project's params: its sandbox section bounds every query's memory and result "
+                             "size (default: params.yaml)")
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
-    opts = Options(rules=args.rules, etype=args.etype, keep_distinct=args.keep_distinct,
-                   plug_value=args.plug_value, timeout_s=args.timeout, workers=max(1, args.workers))
+    params = load_params(args.params)
+    workers = params.validate.workers if args.workers is None else args.workers
+    opts = Options(rules=args.rules, etype=args.etype, keep_distinct=args.keep_distinct, plug_value=args.plug_value,
+                   sandbox=params.sandbox, workers=max(1, workers), timeout_s=args.timeout)
     # tables.json: exact match resolves names and keys by it, and so does the official hardness of each gold
     tables = read_tables(args.tables) if args.rules == "spider" else None
     questions = load_questions(args.rules, args.gold, args.pred, args.db, tables)

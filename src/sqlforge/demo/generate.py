@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sqlforge.demo.patterns import PATTERNS, Example
 from sqlforge.demo.schemas import ADJECTIVES, DATABASES, FIRST_NAMES, LAST_NAMES, NOUNS, Database, Table
-from sqlforge.difficulty import spider_hardness
+from sqlforge.official.hardness import spider_hardness
 from sqlforge.io import write_json
 
 UNSEEN_PHRASING_FRACTION = 0.25

@@ -54,7 +54,7 @@ def load_engine(model_path: str, cfg: EngineConfig, backend: str | None = None, 
     if chosen not in BACKENDS:
         raise ValueError(f"load_engine: unknown backend {chosen!r}; one of {BACKENDS}")
     if chosen != cfg.backend:
-        from sqlforge.cli import console
+        from sqlforge.stage_runner import console
 
         console.print(f"engine: {chosen} instead of engine.backend={cfg.backend} ({reason})", soft_wrap=True)
     base, rank = adapter_base(cfg.lora_adapter) if cfg.lora_adapter else (model_path, 0)

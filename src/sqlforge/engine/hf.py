@@ -21,7 +21,7 @@ from typing import Sequence
 import torch
 from transformers import DynamicCache, LogitsProcessorList
 
-from sqlforge.cli import progress
+from sqlforge.stage_runner import progress
 from sqlforge.engine.base import Completion, Score, kept_logprobs, truncate_at_stop
 from sqlforge.engine.prefix_store import LayerKV, PrefixStore
 from sqlforge.device import default_device, resolve_dtype

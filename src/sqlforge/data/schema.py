@@ -1,0 +1,243 @@
+"""Serialize a database schema as CREATE TABLE text for prompts.
+
+Column names and types come from tables.json (the names a dataset's gold SQL
+uses) with declared types read from the database; primary keys (composite
+ones too) and foreign keys are spelled out; each column may carry a few
+distinct sample values read from the database, and BIRD's column and value
+descriptions (`database_description/<table>.csv`) when present. Identifiers
+are quoted wherever SQLite would not read them bare (`quote`): names with
+spaces or punctuation (BIRD), leading digits, and SQL keywords of any case
+(Spider's `railway` has a column `train.From`). Every query sqlforge builds
+from a schema name goes through `quote`.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import re
+import sqlite3
+from pathlib import Path
+from typing import Callable
+
+from sqlforge.sandbox.sqlite import open_readonly
+
+_SCAN_ROWS = 1000
+_PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Every keyword SQLite documents (sqlite.org/lang_keywords.html, 147 words as of 3.40). Some of them
+# are accepted bare in some places and not in others (`raise` names a column in CREATE TABLE but not
+# in a SELECT list), so a name on this list is always quoted: a quoted identifier is valid everywhere.
+SQLITE_KEYWORDS = frozenset("""
+ABORT ACTION ADD AFTER ALL ALTER ALWAYS ANALYZE AND AS ASC ATTACH AUTOINCREMENT BEFORE BEGIN BETWEEN BY
+CASCADE CASE CAST CHECK COLLATE COLUMN COMMIT CONFLICT CONSTRAINT CREATE CROSS CURRENT CURRENT_DATE
+CURRENT_TIME CURRENT_TIMESTAMP DATABASE DEFAULT DEFERRABLE DEFERRED DELETE DESC DETACH DISTINCT DO DROP
+EACH ELSE END ESCAPE EXCEPT EXCLUDE EXCLUSIVE EXISTS EXPLAIN FAIL FILTER FIRST FOLLOWING FOR FOREIGN FROM
+FULL GENERATED GLOB GROUP GROUPS HAVING IF IGNORE IMMEDIATE IN INDEX INDEXED INITIALLY INNER INSERT INSTEAD
+INTERSECT INTO IS ISNULL JOIN KEY LAST LEFT LIKE LIMIT MATCH MATERIALIZED NATURAL NO NOT NOTHING NOTNULL
+NULL NULLS OF OFFSET ON OR ORDER OTHERS OUTER OVER PARTITION PLAN PRAGMA PRECEDING PRIMARY QUERY RAISE RANGE
+RECURSIVE REFERENCES REGEXP REINDEX RELEASE RENAME REPLACE RESTRICT RETURNING RIGHT ROLLBACK ROW ROWS
+SAVEPOINT SELECT SET TABLE TEMP TEMPORARY THEN TIES TO TRANSACTION TRIGGER UNBOUNDED UNION UNIQUE UPDATE
+USING VACUUM VALUES VIEW VIRTUAL WHEN WHERE WINDOW WITH WITHOUT
+""".split())
+
+
+@functools.lru_cache(maxsize=65536)
+def _sqlite_accepts_bare(name: str) -> bool:
+    """Ask the SQLite we run on: does `name` work unquoted as a table, a column, an alias and an
+    expression? Catches keywords a newer SQLite adds after the list above was written."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.execute(f"CREATE TABLE {name} ({name} INT)")
+        conn.execute(f"SELECT {name}.{name}, {name} AS {name} FROM {name} WHERE {name} IS NOT NULL "
+                     f"GROUP BY {name} ORDER BY {name}").fetchall()
+        return True
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()
+
+
+def needs_quotes(name: str) -> bool:
+    """True unless SQLite reads `name` as the same identifier everywhere when it is left bare."""
+    return not _PLAIN.match(name) or name.upper() in SQLITE_KEYWORDS or not _sqlite_accepts_bare(name)
+
+
+def quote(name: str) -> str:
+    """`name` as an SQL identifier: bare when that is unambiguous, else in double quotes (inner quotes doubled)."""
+    return '"' + name.replace('"', '""') + '"' if needs_quotes(name) else name
+
+
+def _pk_groups(entry: dict) -> list[list[int]]:
+    return [pk if isinstance(pk, list) else [pk] for pk in entry.get("primary_keys", [])]
+
+
+def _sample_values(conn, table: str, column: str, k: int) -> list:
+    if k <= 0:
+        return []
+    # distinct values among the first rows only: BIRD tables have millions of rows
+    col = quote(column)
+    sql = (f"SELECT DISTINCT {col} FROM (SELECT {col} FROM {quote(table)} WHERE {col} IS NOT NULL "
+           f"ORDER BY rowid LIMIT {_SCAN_ROWS}) LIMIT {k}")
+    try:
+        return [row[0] for row in conn.execute(sql).fetchall()]
+    except sqlite3.Error:  # views or WITHOUT ROWID tables: fall back to unordered
+        pass
+    try:
+        return [row[0] for row in conn.execute(sql.replace(" ORDER BY rowid", "")).fetchall()]
+    except sqlite3.Error:  # e.g. a view over a table the database lacks: sample values are only a hint
+        return []
+
+
+def _fmt(value) -> str:
+    if isinstance(value, str):
+        value = value if len(value) <= 30 else value[:27] + "..."
+        return "'" + value.replace("'", "''") + "'"
+    return str(value)
+
+
+def _decode(path: Path) -> str:
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:  # several BIRD description files are Latin-1
+        return raw.decode("latin-1")
+
+
+def _clean(text: str, limit: int) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def load_descriptions(db_dir: str | Path, limit: int = 120) -> dict[str, dict[str, str]]:
+    """BIRD `database_description/*.csv` as {table: {column: text}}, lower-cased names; {} when absent.
+
+    The text is the column description (or the expanded column name) and the
+    value description, trimmed to `limit` characters each.
+    """
+    folder = Path(db_dir) / "database_description"
+    out: dict[str, dict[str, str]] = {}
+    for path in sorted(folder.glob("*.csv")) if folder.is_dir() else []:
+        rows = list(csv.DictReader(io.StringIO(_decode(path))))
+        columns = {}
+        for row in rows:
+            row = {(k or "").strip().lower(): (v or "") for k, v in row.items()}
+            name = row.get("original_column_name", "").strip()
+            if not name:
+                continue
+            desc = _clean(row.get("column_description") or row.get("column_name", ""), limit)
+            values = _clean(row.get("value_description", ""), limit)
+            text = "; ".join(t for t in (desc, f"values: {values}" if values else "") if t)
+            if text:
+                columns[name.lower()] = text
+        out[path.stem.strip().lower()] = columns
+    return out
+
+
+def _comment(values: list, description: str) -> str:
+    parts = ([description] if description else []) + (["e.g. " + ", ".join(_fmt(v) for v in values)] if values else [])
+    return " /* " + " | ".join(p.replace("*/", "* /") for p in parts) + " */" if parts else ""
+
+
+def schema_blocks(entry: dict, db_path: str, sample_values: int = 2,
+                  descriptions: dict[str, dict[str, str]] | None = None) -> list[str]:
+    """One CREATE TABLE statement per table."""
+    descriptions = descriptions or {}
+    tables = entry["table_names_original"]
+    columns = entry["column_names_original"]
+    by_table: dict[int, list[int]] = {i: [] for i in range(len(tables))}
+    for idx, (t_idx, _) in enumerate(columns):
+        if t_idx >= 0:
+            by_table[t_idx].append(idx)
+    pk_groups = _pk_groups(entry)
+    single_pk = {g[0] for g in pk_groups if len(g) == 1}
+    # keys carry no useful sample values
+    key_columns = single_pk | {c for pair in entry.get("foreign_keys", []) for c in pair}
+    conn = open_readonly(db_path)
+    try:
+        parts = []
+        for t_idx, table in enumerate(tables):
+            declared = {row[1].lower(): (row[2] or "").upper() for row in
+                        conn.execute(f"PRAGMA table_info({quote(table)})").fetchall()}
+            lines = []
+            table_desc = descriptions.get(table.lower(), {})
+            for idx in by_table[t_idx]:
+                name = columns[idx][1]
+                if name.lower() not in declared:
+                    raise ValueError(f"column {table}.{name} from tables.json is not in the database")
+                line = f"  {quote(name)} {declared[name.lower()] or 'TEXT'}"
+                if idx in single_pk:
+                    line += " PRIMARY KEY"
+                values = [] if idx in key_columns else _sample_values(conn, table, name, sample_values)
+                lines.append((line, _comment(values, table_desc.get(name.lower(), ""))))
+            for group in pk_groups:
+                if len(group) > 1 and columns[group[0]][0] == t_idx:
+                    lines.append((f"  PRIMARY KEY ({', '.join(quote(columns[i][1]) for i in group)})", ""))
+            for src, dst in entry.get("foreign_keys", []):
+                if columns[src][0] == t_idx:
+                    ref_table = tables[columns[dst][0]]
+                    lines.append((f"  FOREIGN KEY ({quote(columns[src][1])}) REFERENCES "
+                                  f"{quote(ref_table)}({quote(columns[dst][1])})", ""))
+            # one line per table keeps prompts short (prompt length is most of the training cost)
+            body = ", ".join(text.strip() + comment for text, comment in lines)
+            parts.append(f"CREATE TABLE {quote(table)} ({body});")
+        return parts
+    finally:
+        conn.close()
+
+
+def serialize_schema(entry: dict, db_path: str, sample_values: int = 2,
+                     descriptions: dict[str, dict[str, str]] | None = None) -> str:
+    return "\n".join(schema_blocks(entry, db_path, sample_values, descriptions))
+
+
+def fit_schema(entry: dict, db_path: str, sample_values: int, max_tokens: int,
+               count_tokens: Callable[[str], int], descriptions: dict[str, dict[str, str]] | None = None) -> str:
+    """Largest serialization under the token budget: fewer sample values first, then no
+    descriptions, then fewer tables (the last ones, so the order stays deterministic)."""
+    attempts = [(k, descriptions) for k in range(sample_values, -1, -1)] + ([(0, None)] if descriptions else [])
+    for k, desc in attempts:
+        blocks = schema_blocks(entry, db_path, k, desc)
+        if count_tokens("\n".join(blocks)) <= max_tokens:
+            return "\n".join(blocks)
+    while len(blocks) > 1 and count_tokens("\n".join(blocks)) > max_tokens:
+        blocks.pop()
+    return "\n".join(blocks)
+
+
+def database_entry(db_path: str | Path, db_id: str = "") -> dict:
+    """A tables.json-style entry read from the database itself, for a database no dataset describes
+    (`sqlforge ask`): tables in creation order, columns in declared order, primary keys (composite
+    ones as a list) and foreign keys sorted by column, as Spider's tables.json lists them."""
+    conn = open_readonly(db_path)
+    try:
+        tables = [name for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
+            "ORDER BY rowid")]
+        columns: list[list] = [[-1, "*"]]
+        index: dict[tuple[str, str], int] = {}
+        primary_keys: list = []
+        for t_idx, table in enumerate(tables):
+            pk = []
+            for row in conn.execute(f"PRAGMA table_info({quote(table)})").fetchall():
+                index[(table.lower(), row[1].lower())] = len(columns)
+                if row[5]:
+                    pk.append((row[5], len(columns)))
+                columns.append([t_idx, row[1]])
+            if pk:
+                ordered = [i for _, i in sorted(pk)]
+                primary_keys.append(ordered[0] if len(ordered) == 1 else ordered)
+        foreign_keys = []
+        for table in tables:
+            for row in conn.execute(f"PRAGMA foreign_key_list({quote(table)})").fetchall():
+                ref_table, src, dst = row[2].lower(), row[3].lower(), row[4]
+                if dst is None:  # REFERENCES t without a column: t's primary key
+                    pk_cols = [c for (t, c), i in index.items() if t == ref_table and i in primary_keys]
+                    dst = pk_cols[0] if pk_cols else ""
+                pair = (index.get((table.lower(), src)), index.get((ref_table, dst.lower())))
+                if None not in pair:  # a key to a table that does not exist carries no schema information
+                    foreign_keys.append(list(pair))
+    finally:
+        conn.close()
+    return {"db_id": db_id or Path(db_path).stem, "table_names_original": tables,
+            "column_names_original": columns, "primary_keys": primary_keys, "foreign_keys": sorted(foreign_keys)}

@@ -1,0 +1,166 @@
+"""One query on one read-only SQLite connection, in the calling process: how a database is opened
+(read-only, immutable, an authorizer that allows only reading), how a query is run against a deadline and
+result caps, and the ExecResult every caller gets back with its classified `error_kind`. The worker
+(sandbox.worker) runs this; the Executor (sandbox.executor) owns the workers."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlforge.io import InputError
+
+# error kinds the stages count
+OK, SYNTAX, RUNTIME, TIMEOUT, DENIED, TOO_LARGE, MULTI, EMPTY, CRASHED, OUT_OF_MEMORY = (
+    "ok", "syntax", "runtime", "timeout", "denied", "too_large", "multiple_statements", "empty", "crashed",
+    "out_of_memory")
+
+_ALLOWED_ACTIONS = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION}
+_ALLOWED_ACTIONS.add(getattr(sqlite3, "SQLITE_RECURSIVE", 33))
+_DENIED_FUNCTIONS = {"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer"}
+_READ_PRAGMAS = {"table_info", "table_xinfo", "foreign_key_list", "index_list", "index_info"}
+_PROGRESS_STEPS = 1000
+
+# What a result costs in memory, counted while it is read: a row is a tuple in a list, a cell a Python
+# object (a str's header is 49-80 bytes) plus its payload, text counted in UTF-8 bytes (never fewer
+# than CPython's own 1, 2 or 4 bytes per character, except Latin-1 text, which the header absorbs).
+# tests/test_sqlexec_memory.py checks this is an upper bound of what tracemalloc sees.
+ROW_OVERHEAD, CELL_OVERHEAD, NUMBER_BYTES = 64, 80, 8
+
+
+@dataclass
+class ExecResult:
+    rows: list[tuple] = field(default_factory=list)
+    error_kind: str = OK
+    error: str = ""
+    seconds: float = 0.0
+    nbytes: int = 0  # row_cost() of all rows: what the result holds in memory, an upper bound
+    columns: list[str] = field(default_factory=list)  # result column names (revision feedback shows them)
+
+    @property
+    def ok(self) -> bool:
+        return self.error_kind == OK
+
+
+def row_cost(row: tuple) -> int:
+    size = ROW_OVERHEAD + CELL_OVERHEAD * len(row)
+    for v in row:
+        if isinstance(v, str):
+            size += len(v) if v.isascii() else len(v.encode("utf-8", "surrogatepass"))
+        elif isinstance(v, bytes):
+            size += len(v)
+        elif v is not None:
+            size += NUMBER_BYTES
+    return size
+
+
+def _authorizer(action, arg1, arg2, db_name, trigger):
+    if action == sqlite3.SQLITE_PRAGMA:
+        # schema introspection only, and never a pragma assignment
+        ok = (arg1 or "").lower() in _READ_PRAGMAS and arg2 is not None
+        return sqlite3.SQLITE_OK if ok else sqlite3.SQLITE_DENY
+    if action not in _ALLOWED_ACTIONS:
+        return sqlite3.SQLITE_DENY
+    if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in _DENIED_FUNCTIONS:
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
+
+
+def database_problem(path: Path) -> str | None:
+    """Why the database file cannot be read as it stands, or None.
+
+    It is opened `immutable`, so SQLite creates no -wal/-shm/-journal beside it
+    but would also silently ignore a journal or log holding part of its
+    content: those are refused here instead.
+    """
+    journal = path.with_name(path.name + "-journal")
+    if journal.is_file() and journal.stat().st_size > 0:
+        with open(journal, "rb") as f:
+            if any(f.read(28)):  # a zeroed header is a finished (persisted) journal, not a hot one
+                return (f"leftover hot journal {journal.name} (a write was interrupted); open the database "
+                        "once with sqlite3 where it may be written to roll it back")
+    wal = path.with_name(path.name + "-wal")
+    if wal.is_file() and wal.stat().st_size > 0:
+        return (f"write-ahead log {wal.name} holds changes not yet in the database; "
+                "checkpoint it with sqlite3 (PRAGMA wal_checkpoint(TRUNCATE))")
+    return None
+
+
+def check_database(db_path: str | Path) -> Path:
+    """The resolved path of a readable database; FileNotFoundError or InputError (one line) otherwise."""
+    path = Path(db_path).resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"database not found: {path}")
+    problem = database_problem(path)
+    if problem:
+        raise InputError(f"{path}: {problem}")
+    return path
+
+
+def open_readonly(db_path: str | Path) -> sqlite3.Connection:
+    path = check_database(db_path)
+    # immutable: no locks and no -wal/-shm files, even for a WAL database in a writable folder
+    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+    conn.execute("PRAGMA query_only = ON")
+    conn.execute("PRAGMA temp_store = MEMORY")  # sorts and temp tables in (capped) memory, never in files
+    conn.text_factory = lambda b: b.decode("utf-8", errors="replace")
+    conn.set_authorizer(_authorizer)
+    return conn
+
+
+def _classify(exc: BaseException) -> str:
+    if isinstance(exc, MemoryError):
+        return OUT_OF_MEMORY
+    msg = str(exc).lower()
+    if "interrupted" in msg:
+        return TIMEOUT
+    if "out of memory" in msg:
+        return OUT_OF_MEMORY
+    if "too big" in msg:  # SQLITE_LIMIT_LENGTH: a string or blob over the result byte cap
+        return TOO_LARGE
+    if "not authorized" in msg or "authorization denied" in msg or "prohibited" in msg or "readonly" in msg or "read-only" in msg:
+        return DENIED
+    if "one statement at a time" in msg:
+        return MULTI
+    if "syntax error" in msg or "incomplete input" in msg or "unrecognized token" in msg:
+        return SYNTAX
+    return RUNTIME
+
+
+def run_query(conn: sqlite3.Connection, sql: str, timeout: float, max_rows: int, max_bytes: int,
+              max_cells: int | None = None) -> ExecResult:
+    """Run one query on a sandboxed connection, in this process.
+
+    The result is read row by row and refused (`too_large`) as soon as it passes
+    max_rows, max_cells or max_bytes (row_cost); no string or blob may exceed
+    max_bytes even inside SQLite (SQLITE_LIMIT_LENGTH)."""
+    if not sql or not sql.strip():
+        return ExecResult(error_kind=EMPTY, error="empty query")
+    max_cells = max_cells or max_rows * 1000
+    start = time.monotonic()
+    deadline = start + timeout
+    conn.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, _PROGRESS_STEPS)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, min(max_bytes, 1_000_000_000))
+    try:
+        cursor = conn.execute(sql)
+        rows, size, cells = [], 0, 0
+        for row in cursor:
+            size += row_cost(row)
+            cells += len(row)
+            if len(rows) >= max_rows or size > max_bytes or cells > max_cells:
+                cursor.close()
+                return ExecResult(error_kind=TOO_LARGE, seconds=time.monotonic() - start,
+                                  error=f"result over {max_rows} rows, {max_cells} cells or {max_bytes} bytes")
+            rows.append(row)
+        columns = [d[0] for d in cursor.description or ()]
+        return ExecResult(rows=rows, seconds=time.monotonic() - start, nbytes=size, columns=columns)
+    except (sqlite3.Error, sqlite3.Warning, OverflowError, ValueError, MemoryError) as exc:
+        rows = None  # let a half-read result go before anything else is allocated
+        kind = _classify(exc)
+        msg = {TIMEOUT: f"timed out after {timeout:g} s",
+               OUT_OF_MEMORY: "query needed more memory than the sandbox allows"}.get(kind, str(exc))
+        return ExecResult(error_kind=kind, error=msg, seconds=time.monotonic() - start)
+    finally:
+        conn.set_progress_handler(None, 0)
