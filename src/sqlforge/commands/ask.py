@@ -16,7 +16,6 @@ import os
 import sys
 from pathlib import Path
 
-DEFAULT_TIMEOUT_S = 30.0
 HISTORY = Path.home() / ".cache" / "sqlforge" / "ask_history"
 
 
@@ -34,7 +33,7 @@ def add_parser(subparsers) -> None:
                                          "(default: candidates.n in params)")
     p.add_argument("--temperature", type=float, help="sampling temperature (default: candidates.temperature, "
                                                      "mcts.temperature for mcts)")
-    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds the SQL may run")
+    p.add_argument("--timeout", type=float, help="seconds the SQL may run (default: sandbox.timeout_s in params)")
     p.add_argument("--rm", default="models/rm", help="reward model for best-of-n (default: models/rm when present)")
     p.add_argument("--backend", choices=["transformers", "vllm"], help="default: engine.backend in params")
     p.add_argument("--max-new-tokens", type=int, help="default: engine.max_new_tokens in params")
