@@ -1,7 +1,7 @@
 """Every key of the engine, sandbox, validate, candidates and tree sections reaches what it configures.
 
 One table per section: key -> (a changed value, an observable of what the stage really built or did).
-Each case runs the stage's own code twice (sandbox: sqlexec.sandbox_executor, which every SQL-running
+Each case runs the stage's own code twice (sandbox: sandbox_executor, which every SQL-running
 stage calls), on params.yaml (sized down: `*_BASE`) and with the one key changed, and asserts the observable differs,
 so a key that reaches nothing fails its case (each case was checked to fail with its key cut off). Stages
 run in this process (their `main()`, as `dvc repro` runs them, without a subprocess) on the real tiny
@@ -207,7 +207,7 @@ def test_each_tree_key_changes_the_trees_the_stage_builds(key, tree_runs, monkey
     assert_reaches(tree_runs, "tree", key, value, seen, context, monkeypatch)
 
 
-# --- sandbox.*: the executor every SQL-running stage builds (sqlexec.sandbox_executor) -----------------------
+# --- sandbox.*: the executor every SQL-running stage builds (sandbox_executor) -----------------------
 
 def make_db(path: Path) -> Path:
     """A real SQLite database: t(a, b, c) with a repeated row, so DISTINCT, row and cell counts all matter."""

@@ -11,11 +11,11 @@ import time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sqlforge.sandbox import sqlite as sqlexec
+from sqlforge.sandbox import sqlite
 from conftest import make_executor
 
-KINDS = {sqlexec.OK, sqlexec.SYNTAX, sqlexec.RUNTIME, sqlexec.TIMEOUT, sqlexec.DENIED, sqlexec.TOO_LARGE,
-         sqlexec.MULTI, sqlexec.EMPTY, sqlexec.CRASHED, sqlexec.OUT_OF_MEMORY}
+KINDS = {sqlite.OK, sqlite.SYNTAX, sqlite.RUNTIME, sqlite.TIMEOUT, sqlite.DENIED, sqlite.TOO_LARGE,
+         sqlite.MULTI, sqlite.EMPTY, sqlite.CRASHED, sqlite.OUT_OF_MEMORY}
 TIMEOUT_S, GRACE_S = 0.5, 0.5
 KEYWORDS = ["SELECT", "FROM", "WHERE", "JOIN", "ON", "GROUP BY", "HAVING", "ORDER BY", "LIMIT", "UNION", "EXCEPT",
             "WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r)", "DISTINCT", "count(*)", "AND", "OR",
@@ -71,4 +71,4 @@ def test_fuzzed_sql_never_crashes_hangs_or_writes(tmp_path, demo_dir):
         executor.close()
     assert sha(db) == before
     assert sorted(str(p) for p in data.rglob("*")) == listing
-    assert {sqlexec.OK, sqlexec.SYNTAX} <= seen  # the fuzzer reached both valid and broken SQL
+    assert {sqlite.OK, sqlite.SYNTAX} <= seen  # the fuzzer reached both valid and broken SQL

@@ -12,7 +12,7 @@ the model folder (`prompt_settings`). Selectors reuse the library's own:
   the policy's own log p(SQL), evaluate-rm's reference ranker);
 - mcts: SQL-o1's clause-level search (`mcts.MCTS`) and its best_reward choice.
 
-Model-written SQL runs only in the read-only sandbox (`sqlexec.Executor`);
+Model-written SQL runs only in the read-only sandbox (`sandbox.executor`);
 a refused or failing query comes back as an Answer carrying the sandbox's
 reason, never as an exception.
 """

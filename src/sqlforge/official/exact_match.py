@@ -1,6 +1,6 @@
 """Spider exact-set-match (EM), question by question as the official evaluator scores it.
 
-Both queries are read with the official parser (`spider_sql`), then rebuilt as the
+Both queries are read with the official parser (`spider_parse`), then rebuilt as the
 official script does before comparing:
 - values are dropped from every condition (a subquery in a condition stays, values
   stripped inside it too);

@@ -1,6 +1,6 @@
 """Spider hardness (easy / medium / hard / extra), the label of the official `eval_hardness`.
 
-Counted on the official parse (`spider_sql`), as the official script counts:
+Counted on the official parse (`spider_parse`), as the official script counts:
 - component1: WHERE, GROUP BY, ORDER BY, LIMIT, one per joined table (every FROM item
   after the first, a FROM subquery included), one per OR and one per LIKE in the ON,
   WHERE and HAVING conditions;

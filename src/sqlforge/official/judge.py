@@ -69,7 +69,7 @@ def gold_timeout(t_gold: float, t_min: float, k: float, c: float) -> float:
 
 def spider_exec_sql(sql: str, keep_distinct: bool, is_prediction: bool) -> str:
     """The text the test-suite evaluator executes: a prediction as its CLI reads the line
-    (`spider_text.official_prediction`), then its exec path's rewriting (`spider_text.exec_text`)."""
+    (`prediction_text.official_prediction`), then its exec path's rewriting (`prediction_text.exec_text`)."""
     return exec_text(official_prediction(sql) if is_prediction else sql, keep_distinct)
 
 

@@ -26,7 +26,7 @@ _PROGRESS_STEPS = 1000
 # What a result costs in memory, counted while it is read: a row is a tuple in a list, a cell a Python
 # object (a str's header is 49-80 bytes) plus its payload, text counted in UTF-8 bytes (never fewer
 # than CPython's own 1, 2 or 4 bytes per character, except Latin-1 text, which the header absorbs).
-# tests/test_sqlexec_memory.py checks this is an upper bound of what tracemalloc sees.
+# tests/test_sandbox_limits.py checks this is an upper bound of what tracemalloc sees.
 ROW_OVERHEAD, CELL_OVERHEAD, NUMBER_BYTES = 64, 80, 8
 
 
