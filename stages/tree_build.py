@@ -46,8 +46,8 @@ def main() -> None:
     engine.show_progress = True
     settings = TreeSettings(branching=cfg.branching, max_depth=cfg.max_depth, temperature=cfg.temperature,
                             top_p=cfg.top_p, max_new_tokens=params.engine.max_new_tokens,
-                            seed=cfg.seed * 1000 + args.shard, t_min=cfg.timeout.t_min, k=cfg.timeout.k,
-                            c=cfg.timeout.c)
+                            seed=cfg.seed * 1000 + args.shard, gold_timeout_s=cfg.timeout.gold,
+                            t_min=cfg.timeout.t_min, k=cfg.timeout.k, c=cfg.timeout.c)
     # resume state lives outside the DVC output (DVC deletes outputs before a stage runs); it is
     # only reused for the same questions, settings and model
     checkpoint = Path(args.checkpoint)

@@ -74,7 +74,8 @@ def test_malformed_jsonl_between_stages_is_named(tmp_path, tiny_model, demo_reco
     lines[1] = lines[1][:40]  # a record cut short, as by a full disk
     train.write_text("\n".join(lines) + "\n")
     out = tmp_path / "trees" / "shard-0"
-    proc = subprocess.run([sys.executable, str(REPO / "stages" / "tree_build.py"), "--shard", "0", "--train",
+    proc = subprocess.run([sys.executable, str(REPO / "stages" / "tree_build.py"), "--params", str(REPO / "params.yaml"),
+                           "--shard", "0", "--train",
                            str(train), "--model", str(tiny_model), "--out", str(out), "--metrics",
                            str(tmp_path / "m.json"), "--checkpoint", str(tmp_path / "ckpt.json")],
                           capture_output=True, text=True, cwd=REPO)

@@ -223,7 +223,7 @@ def test_tree_levels_count_generations_and_the_last_level_is_not_revised(tiny_mo
     from sqlforge.search.trees import TreeSettings, build_trees
 
     engine = TransformersEngine(str(tiny_model), batch_size=8)
-    settings = TreeSettings(branching=2, max_depth=2, temperature=0.7, top_p=1.0, max_new_tokens=12, seed=0,
+    settings = TreeSettings(branching=2, max_depth=2, temperature=0.7, top_p=1.0, max_new_tokens=12, seed=0, gold_timeout_s=60.0,
                             t_min=10.0, k=1.2, c=5.0)
     with make_executor() as executor:
         trees = build_trees(demo_records["train"][:2], engine, engine.tokenizer, executor, settings)

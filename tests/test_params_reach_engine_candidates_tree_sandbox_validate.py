@@ -195,6 +195,7 @@ TREE = {  # tree key -> new value, what the stage's trees or executor calls show
     "temperature": (0.1, node_sqls, {}),
     "top_p": (0.1, node_sqls, {}),
     "max_questions": (2, lambda r: [t["question_id"] for t in r.trees], {}),
+    "timeout.gold": (90.0, lambda r: sorted(set(r.timeouts)), {}),
     "timeout.t_min": (50.0, lambda r: sorted(set(r.timeouts)), {}),
     "timeout.k": (1e7, lambda r: max(r.timeouts) > 1.0, {"tree": {"timeout": {"t_min": 1e-6, "c": 0.0}}}),
     "timeout.c": (5.0, lambda r: sorted(set(r.timeouts)), {"tree": {"timeout": {"t_min": 1e-6, "k": 0.0}}}),

@@ -400,7 +400,7 @@ def test_tree_build_greedy_equals_transformers_and_the_stage_runs(stand_in_flat,
     records = demo_records["train"][:6]
     params = repo_params()
     # temperature 0 is not a valid tree.temperature (sampling), so greedy is asked of the library directly
-    settings = TreeSettings(branching=2, max_depth=2, temperature=0.0, top_p=1.0, max_new_tokens=24, seed=0,
+    settings = TreeSettings(branching=2, max_depth=2, temperature=0.0, top_p=1.0, max_new_tokens=24, seed=0, gold_timeout_s=60.0,
                             t_min=2.0, k=1.2, c=1.0)
     trees = {}
     for backend in ("vllm", "transformers"):

@@ -156,6 +156,7 @@ class SFTConfig:
 
 @dataclass(config=_STRICT)
 class TimeoutConfig:
+    gold: Seconds  # a gold's own run, whose time the prediction timeout is derived from
     t_min: Seconds
     k: Annotated[Float, Field(ge=0)]
     c: Annotated[Float, Field(ge=0)]

@@ -40,6 +40,7 @@ class TreeSettings:
     top_p: float
     max_new_tokens: int
     seed: int
+    gold_timeout_s: float
     t_min: float
     k: float
     c: float
@@ -59,7 +60,7 @@ def build_trees(records: list[dict], engine, tokenizer, executor, s: TreeSetting
     run gives exactly what an uninterrupted one gives."""
     trees = []
     for rec in records:
-        gold = executor.execute(rec["db_path"], rec["gold"], timeout_s=60.0, trusted=True)
+        gold = executor.execute(rec["db_path"], rec["gold"], timeout_s=s.gold_timeout_s, trusted=True)
         if not gold.ok:
             raise RuntimeError(f"gold SQL of {rec['id']} fails: {gold.error}")
         trees.append({"question_id": rec["id"], "db_id": rec["db_id"], "nodes": [],
