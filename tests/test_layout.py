@@ -104,3 +104,16 @@ def test_the_checks_catch_an_import_up_and_a_cycle():
     assert room("sqlforge.engine") == "engine" and room("sqlforge.prompts") == "core"
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) is not None
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_the_folders_the_package_finds_beside_itself_exist():
+    """Paths computed from a module's own file move with it: after a move each must still point at the
+    repository's folders (the accelerate configs, the prompt templates, the src/ folder a sandbox worker
+    imports sqlforge from)."""
+    from sqlforge.prompts import TEMPLATE_DIR
+    from sqlforge.sandbox import worker
+    from sqlforge.train.launch import CONFIG_DIR
+
+    assert TEMPLATE_DIR == REPO / "prompts" and CONFIG_DIR == REPO / "configs" / "accelerate"
+    assert (CONFIG_DIR / "ddp.yaml").is_file() and any(TEMPLATE_DIR.glob("*.txt"))
+    assert worker.SRC_DIR == REPO / "src" and (worker.SRC_DIR / "sqlforge" / "__init__.py").is_file()

@@ -156,17 +156,23 @@ def tree_runs(tmp_path_factory, tiny_model, demo_records):
         import tree_build
 
         timeouts = []  # each prediction's timeout, as the stage hands it to its real executor
+        gold_timeouts = []  # each gold's (golds run trusted, one at a time)
 
         def spying_executor(*args, **kwargs):
             executor = real_executor(*args, **kwargs)
-            execute_many = executor.execute_many
+            execute_many, execute = executor.execute_many, executor.execute
 
             def recorded(queries, progress=None, trusted=False):
-                if not trusted:  # golds run trusted, with their own fixed timeout
+                if not trusted:
                     timeouts.extend(q[2] for q in queries)
                 return execute_many(queries, progress=progress, trusted=trusted)
 
-            executor.execute_many = recorded
+            def recorded_one(db_path, sql, timeout_s=None, trusted=False):
+                if trusted:
+                    gold_timeouts.append(timeout_s)
+                return execute(db_path, sql, timeout_s=timeout_s, trusted=trusted)
+
+            executor.execute_many, executor.execute = recorded, recorded_one
             return executor
 
         real_executor = tree_build.sandbox_executor
@@ -176,7 +182,8 @@ def tree_runs(tmp_path_factory, tiny_model, demo_records):
                                       "--model", str(tiny_model), "--out", str(tmp / "out"),
                                       "--metrics", str(tmp / "metrics.json"),
                                       "--checkpoint", str(tmp / "checkpoint.json")], monkeypatch)
-        return SimpleNamespace(trees=read_jsonl(tmp / "out" / "trees.jsonl"), timeouts=timeouts)
+        return SimpleNamespace(trees=read_jsonl(tmp / "out" / "trees.jsonl"), timeouts=timeouts,
+                               gold_timeouts=gold_timeouts)
 
     return Runs(tmp_path_factory, run)
 
@@ -195,7 +202,7 @@ TREE = {  # tree key -> new value, what the stage's trees or executor calls show
     "temperature": (0.1, node_sqls, {}),
     "top_p": (0.1, node_sqls, {}),
     "max_questions": (2, lambda r: [t["question_id"] for t in r.trees], {}),
-    "timeout.gold": (90.0, lambda r: sorted(set(r.timeouts)), {}),
+    "timeout.gold": (90.0, lambda r: sorted(set(r.gold_timeouts)), {}),
     "timeout.t_min": (50.0, lambda r: sorted(set(r.timeouts)), {}),
     "timeout.k": (1e7, lambda r: max(r.timeouts) > 1.0, {"tree": {"timeout": {"t_min": 1e-6, "c": 0.0}}}),
     "timeout.c": (5.0, lambda r: sorted(set(r.timeouts)), {"tree": {"timeout": {"t_min": 1e-6, "k": 0.0}}}),

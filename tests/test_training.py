@@ -124,8 +124,9 @@ def test_qlora_on_cpu_stops_before_loading(tmp_path):
     params = tmp_path / "params.yaml"
     write_params(params, {"sft": {"method": "qlora"}})
     proc = subprocess.run([sys.executable, str(REPO / "stages" / "sft.py"), "--params", str(params), "--data",
-                           str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "out")], cwd=REPO,
-                          capture_output=True, text=True)
+                           str(tmp_path / "missing.jsonl"), "--base-model", str(tmp_path / "no-model"), "--out",
+                           str(tmp_path / "out"), "--live", str(tmp_path / "live"), "--metrics",
+                           str(tmp_path / "sft.json")], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 2
     assert "qlora needs a CUDA GPU" in proc.stderr
     assert not (tmp_path / "out").exists()
@@ -212,8 +213,9 @@ def test_gpu_only_choices_stop_before_loading_on_cpu(tmp_path, sft, message):
     params = tmp_path / "params.yaml"
     write_params(params, {"sft": sft})
     proc = subprocess.run([sys.executable, str(REPO / "stages" / "sft.py"), "--params", str(params), "--data",
-                           str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "out")], cwd=REPO,
-                          capture_output=True, text=True)
+                           str(tmp_path / "missing.jsonl"), "--base-model", str(tmp_path / "no-model"), "--out",
+                           str(tmp_path / "out"), "--live", str(tmp_path / "live"), "--metrics",
+                           str(tmp_path / "sft.json")], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "out").exists()
 

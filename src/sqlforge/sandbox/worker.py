@@ -23,6 +23,7 @@ from pathlib import Path
 
 from sqlforge.sandbox.sqlite import CRASHED, OUT_OF_MEMORY, ExecResult, check_database, open_readonly, run_query
 
+SRC_DIR = Path(__file__).resolve().parents[2]  # the folder holding sqlforge/: the worker imports it from there
 _PR_SET_PDEATHSIG = 1
 _OPEN_CONNECTIONS = 16  # per worker; each holds up to SQLite's default 2 MB page cache
 
@@ -33,8 +34,7 @@ class Worker:
     def __init__(self, max_memory_mb: int):
         parent_r, child_w = os.pipe()
         child_r, parent_w = os.pipe()
-        package_root = str(Path(__file__).resolve().parents[1])
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])),
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC_DIR), os.environ.get("PYTHONPATH")])),
                "MALLOC_ARENA_MAX": "1"}  # one malloc arena: a thread must not reserve 64 MB of the capped space
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "sqlforge.sandbox.worker", str(child_r), str(child_w), str(os.getpid()),

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sqlforge.io import InputError
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "accelerate"
+CONFIG_DIR = Path(__file__).resolve().parents[3] / "configs" / "accelerate"
 LAUNCHERS = {"ddp": "ddp.yaml", "deepspeed_zero2": "deepspeed_zero2.yaml", "deepspeed_zero3": "deepspeed_zero3.yaml"}
 
 
