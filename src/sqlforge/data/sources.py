@@ -32,9 +32,26 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _inside(path: str, root: str) -> bool:
+    return os.path.commonpath([path, root]) == root
+
+
+def _refuse_link_out(link: Path, folder: Path, root: str) -> None:
+    """A symlink whose target resolves outside the source folder is refused: a dataset folder unpacked from
+    someone else's archive could otherwise copy any readable file of this machine (a key, a token) into
+    data/raw, and from there into DVC's cache and remote."""
+    target = os.path.realpath(link)
+    if not _inside(target, root):
+        raise InputError(f"{link}: a symbolic link to {target}, outside the source folder {folder}; fetch copies "
+                         "only what lies inside data.source: copy the files in, or make data.source itself the "
+                         "link (it is resolved once)")
+
+
 def _files(folder: Path) -> list[Path]:
-    """Every file under `folder`, following symlinked folders (`database/` often links to another disk;
-    Path.rglob does not follow them), each real folder once so a link cycle cannot loop."""
+    """Every file under `folder`, following symlinks that stay inside it (Path.rglob does not follow linked
+    folders), each real folder once so a link cycle cannot loop. `folder` itself may be a link (resolved
+    once); a link under it that leads outside it is an InputError naming the link (docs/failure-modes.md)."""
+    root = os.path.realpath(folder)
     found, seen = [], set()
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
         real = os.path.realpath(dirpath)
@@ -44,6 +61,9 @@ def _files(folder: Path) -> list[Path]:
         seen.add(real)
         base = Path(dirpath)
         dirnames[:] = [d for d in dirnames if d not in _JUNK]
+        for name in dirnames + [f for f in filenames if f not in _JUNK]:
+            if (base / name).is_symlink():
+                _refuse_link_out(base / name, folder, root)
         found += [base / name for name in filenames if name not in _JUNK and (base / name).is_file()]
     return sorted(found)
 
