@@ -117,8 +117,10 @@ def test_interactive_json_with_a_sampling_selector_through_stdin(merged_model, s
     `exit` ends the session; each object's rows are its SQL's own result on the database."""
     stdin = "Which customers live in Oslo?\n\nHow many orders are there?\nexit\nWhat is ignored?\n"
     proc = ask("--db", shop_db, "--model", merged_model, "--select", "vote", "--n", "4", "--json", stdin=stdin)
-    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
     answers = [json.loads(line) for line in proc.stdout.strip().splitlines()]
+    # exit 1 exactly when some question's SQL did not run (test_piped_mode_exits_1_when_a_question_failed)
+    assert proc.returncode == (1 if any(a["error"] for a in answers) else 0), proc.stderr[-2000:]
     assert [a["question"] for a in answers] == ["Which customers live in Oslo?", "How many orders are there?"]
     conn = sqlite3.connect(shop_db)
     for answer in answers:
@@ -202,3 +204,64 @@ def test_bad_input_is_one_line_and_exit_2(case, message, tmp_path, shop_db):
     proc = ask("--db", db, "--model", model, "How many?")
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
+
+
+def ask_bytes(*args, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    """`python -m sqlforge.commands ask` with bytes in and out: stdin may hold what is not UTF-8."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "COLUMNS": "120"}
+    return subprocess.run([sys.executable, "-m", "sqlforge.commands", "ask", *map(str, args)], input=stdin,
+                          capture_output=True, env=env, cwd=REPO, timeout=300)
+
+
+def test_a_question_past_the_models_context_is_refused_before_generating(merged_model, shop_db):
+    """The tiny model's context is 2,048 tokens (max_position_embeddings; its tokenizer says 4,096): a question
+    of ~6,000 tokens is refused in one line that says by how much, nothing is generated or printed, exit 2.
+    Piped, the same question is one `error:` line among answered ones, and the session's exit code is 2."""
+    import time
+
+    long_question = "How many customers live in " + " and ".join(["Oslo"] * 3000) + "?"
+    start = time.monotonic()
+    proc = ask_bytes("--db", shop_db, "--model", merged_model, long_question)
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and proc.stdout == b"" and "Traceback" not in err, err[-2000:]
+    # stderr may show the weights loading (as any `ask` does); the one error line ends it, and no warning
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and err.splitlines()[-1] == errors[0], err
+    assert errors[0].startswith("error: question: too long for the model") and "sequence length" not in err
+    assert "context of 2,048 (max_position_embeddings in" in err and "question tokens fit" in err
+    assert time.monotonic() - start < 120
+
+    stdin = f"How many customers are there?\n{long_question}\nHow many orders are there?\n".encode()
+    proc = ask_bytes("--db", shop_db, "--model", merged_model, "--json", stdin=stdin)
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and "Traceback" not in err, err[-2000:]
+    assert [line for line in err.splitlines() if line.startswith("error: ")] == [line for line in err.splitlines()
+                                                                                 if "too long" in line]
+    assert err.count("error: question: too long") == 1
+    answered = [json.loads(line)["question"] for line in proc.stdout.decode().splitlines()]
+    assert answered == ["How many customers are there?", "How many orders are there?"]
+
+
+def test_invalid_utf8_on_stdin_is_one_line_and_the_session_goes_on(merged_model, shop_db):
+    """A piped line that is not UTF-8 used to reach the tokenizer as lone surrogates (a TypeError traceback);
+    now it is refused by line number and byte, the other questions are answered, exit 2."""
+    stdin = b"How many customers are there?\nWhich \xff\xfe customers?\nHow many orders are there?\n"
+    proc = ask_bytes("--db", shop_db, "--model", merged_model, "--json", stdin=stdin)
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and "Traceback" not in err, err[-2000:]
+    assert "error: stdin line 2: not valid UTF-8 at byte 6 (b'\\xff')" in err.splitlines(), err
+    answered = [json.loads(line)["question"] for line in proc.stdout.decode().splitlines()]
+    assert answered == ["How many customers are there?", "How many orders are there?"]
+
+
+def test_piped_mode_exits_1_when_a_question_failed(tiny_model, shop_db):
+    """The untrained tiny model writes SQL the database refuses: the session used to end with exit 0 whatever
+    its questions' fate. Exit 1 exactly when some question's SQL did not run (the JSON `error` says which)."""
+    stdin = "How many customers are there?\nWhich city has most customers?\n"
+    proc = ask_bytes("--db", shop_db, "--model", tiny_model, "--json", stdin=stdin.encode())
+    assert "Traceback" not in proc.stderr.decode(), proc.stderr.decode()[-2000:]
+    answers = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+    assert len(answers) == 2
+    failed = [a for a in answers if a["error"] is not None]
+    assert failed, "the untrained model's SQL was expected to fail somewhere"
+    assert proc.returncode == 1

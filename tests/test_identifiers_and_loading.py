@@ -1,5 +1,5 @@
 """Real releases load: keyword-named tables and columns, missing databases (opt-in skip), symlinked
-database folders, big golds, hostile paths and archives. Each failure is one line naming the user's file."""
+sources, big golds, hostile paths and archives. Each failure is one line naming the user's file."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from sqlforge.io import InputError, read_json, read_jsonl
 from sqlforge.data.schema import quote, schema_blocks
 from sqlforge.data.sources import _extract, materialize, tree_sha256
 from test_real_datasets import metrics, read_jsonl as read_lines, run_stages
-from conftest import make_executor
+from conftest import make_executor, repo_params
+
+CAP = repo_params().data.max_uncompressed_bytes  # params.yaml's, as fetch passes it
 
 AWKWARD = ["From", "order", "ORDER", "Group", "select", "raise", "key", "2nd place", "1abc", "a b", "x-y",
            'say "hi"', "é", "rowid_", "nothing", "returning", "Window"]
@@ -102,17 +104,21 @@ def test_fetch_errors_name_the_source_not_a_temp_folder(tmp_path):
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_symlinked_database_folder_is_followed(tmp_path):
-    root = make_spider(tmp_path / "spider")
-    elsewhere = tmp_path / "other_disk" / "database"
-    elsewhere.parent.mkdir()
-    os.rename(root / "database", elsewhere)
-    (root / "database").symlink_to(elsewhere, target_is_directory=True)
-    (elsewhere / "loop").symlink_to(elsewhere, target_is_directory=True)  # a cycle must not hang the walk
+def test_a_source_that_is_itself_a_link_is_followed_and_links_inside_it_too(tmp_path):
+    """The source folder may live on another disk behind a link (data.source is resolved once); links under it
+    are followed while they stay inside it, and a cycle does not hang the walk. A link leading out of the
+    source is refused: tests/test_fetch_sources.py."""
+    real = make_spider(tmp_path / "other_disk" / "spider")
+    (real / "database" / "loop").symlink_to(real / "database", target_is_directory=True)
+    (real / "database" / "alias").symlink_to("pets_1", target_is_directory=True)  # relative, inside
+    root = tmp_path / "spider"
+    root.symlink_to(real, target_is_directory=True)
     copy = tmp_path / "copy"
     copy.mkdir()
-    digest = materialize(str(root), "", copy, "hint")
+    digest = materialize(str(root), "", copy, "hint", CAP)
     assert (copy / "database" / "pets_1" / "pets_1.sqlite").is_file()
+    # the in-source alias is not refused; each real folder is copied once, under the first name the walk meets
+    assert (copy / "database" / "pets_1" / "pets_1.sqlite").is_file() or (copy / "database" / "alias").is_dir()
     assert digest == tree_sha256(root) and len(load_split(copy, "spider", "dev").examples) == 3
 
 

@@ -16,6 +16,8 @@ import os
 import sys
 from pathlib import Path
 
+from sqlforge.commands import flags
+
 HISTORY = Path.home() / ".cache" / "sqlforge" / "ask_history"
 
 
@@ -29,50 +31,77 @@ def add_parser(subparsers) -> None:
                    help="how the SQL is chosen (default: greedy)")
     p.add_argument("--params", default="params.yaml",
                    help="the project's params: engine, sampling and MCTS settings (default: params.yaml)")
-    p.add_argument("--n", type=int, help="samples besides the greedy SQL for best-of-n and vote "
-                                         "(default: candidates.n in params)")
-    p.add_argument("--temperature", type=float, help="sampling temperature (default: candidates.temperature, "
-                                                     "mcts.temperature for mcts)")
-    p.add_argument("--timeout", type=float, help="seconds the SQL may run (default: sandbox.timeout_s in params)")
+    p.add_argument("--n", type=flags.integer(0, flags.MAX_SAMPLES),
+                   help=f"samples besides the greedy SQL for best-of-n and vote, 0 to {flags.MAX_SAMPLES} "
+                        "(default: candidates.n in params)")
+    p.add_argument("--temperature", type=flags.real(0.0, flags.MAX_TEMPERATURE),
+                   help=f"sampling temperature, 0 to {flags.MAX_TEMPERATURE:g} (default: candidates.temperature, "
+                        "mcts.temperature for mcts)")
+    p.add_argument("--timeout", type=flags.seconds(),
+                   help="seconds the SQL may run, above 0 and at most a day (default: sandbox.timeout_s in params)")
     p.add_argument("--rm", default="models/rm", help="reward model for best-of-n (default: models/rm when present)")
     p.add_argument("--backend", choices=["transformers", "vllm"], help="default: engine.backend in params")
-    p.add_argument("--max-new-tokens", type=int, help="default: engine.max_new_tokens in params")
-    p.add_argument("--rows", type=int, default=20, help="rows shown in the table (default: 20)")
+    p.add_argument("--max-new-tokens", type=flags.integer(1),
+                   help="at least 1; with the question's prompt it must fit the model's context "
+                        "(default: engine.max_new_tokens in params)")
+    p.add_argument("--rows", type=flags.integer(0), default=20, help="rows shown in the table (default: 20)")
     p.add_argument("--json", action="store_true", help="one JSON object per question, for scripts")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from sqlforge.commands.asker import Asker
-    from sqlforge.io import InputError
-
+    from sqlforge.commands.asker import Asker, check_question
     from sqlforge.config import load_params
 
-    for name, value, low in (("--n", args.n, 0), ("--timeout", args.timeout, 1e-9), ("--rows", args.rows, 0),
-                             ("--temperature", args.temperature, 0), ("--max-new-tokens", args.max_new_tokens, 1)):
-        if value is not None and value < low:
-            raise InputError(f"{name}: {value} is below {low:g}")
+    # every input is checked before the model loads: a typo or an empty question costs no loading time
+    if args.question is not None:
+        check_question(args.question, "question")
+    params_file = flags.check_params_file(args.params, "ask", "engine, sampling and sandbox settings")
     engine = {k: v for k, v in (("backend", args.backend), ("max_new_tokens", args.max_new_tokens)) if v is not None}
-    params = load_params(args.params, {"engine": engine})
+    params = load_params(params_file, {"engine": engine})
     asker = Asker(args.model, args.db, params, args.select, n=args.n, temperature=args.temperature,
                   timeout_s=args.timeout, rm_dir=args.rm)
     try:
         for note in asker.notes():
             print(f"note: {note}", file=sys.stderr)
         if args.question is not None:
-            if not args.question.strip():
-                raise InputError("question: empty")
             answer = asker.ask(args.question)
             show(answer, args)
             return 0 if answer.result.ok else 1
-        interactive(asker, args)
-        return 0
+        return interactive(asker, args)
     finally:
         asker.close()
 
 
-def interactive(asker, args) -> None:
-    """One question per line until `exit`, `quit` or end of input; works on a pipe as well as a terminal."""
+def _lines(tty: bool):
+    """(line number, text or None when the line is not UTF-8, the decoding error) of the questions typed or
+    piped in. A pipe is read as bytes and decoded line by line, so one bad line is one refused question,
+    whatever the locale's error handler would have made of it."""
+    number = 0
+    while True:
+        number += 1
+        if tty:
+            try:
+                yield number, input("question> "), None
+            except EOFError:
+                return
+            continue
+        raw = sys.stdin.buffer.readline()
+        if not raw:
+            return
+        try:
+            yield number, raw.decode("utf-8"), None
+        except UnicodeDecodeError as e:
+            yield number, None, f"stdin line {number}: not valid UTF-8 at byte {e.start} ({raw[e.start:e.start + 1]!r})"
+
+
+def interactive(asker, args) -> int:
+    """One question per line until `exit`, `quit` or end of input; works on a pipe as well as a terminal.
+    The exit code is the worst of the questions': 0 when every SQL ran, 1 when one did not, 2 when a question
+    was refused (not UTF-8, too long for the model); a refused question is one `error:` line on stderr and the
+    next question is asked."""
+    from sqlforge.io import InputError
+
     tty = sys.stdin.isatty()
     if tty:
         import readline  # line editing and history for input()
@@ -85,24 +114,30 @@ def interactive(asker, args) -> None:
     if not args.json:
         _console().print(f"Asking {asker.model_dir} about {asker.db_path}. One question per line; `exit` leaves.",
                          highlight=False)
+    worst = 0
     try:
-        while True:
+        for _, line, error in _lines(tty):
             try:
-                line = input("question> " if tty else "")
-            except EOFError:
-                break
-            except KeyboardInterrupt:
-                print()
-                break
-            question = line.strip()
-            if question.lower() in ("exit", "quit"):
-                break
-            if question:
-                show(asker.ask(question), args)
-                sys.stdout.flush()
+                if error is not None:
+                    raise InputError(error)
+                question = (line or "").strip()
+                if question.lower() in ("exit", "quit"):
+                    break
+                if question:
+                    answer = asker.ask(question)
+                    show(answer, args)
+                    worst = max(worst, 0 if answer.result.ok else 1)
+            except InputError as e:
+                print(f"error: {e}", file=sys.stderr)
+                worst = 2
+            sys.stdout.flush()
+            sys.stderr.flush()
+    except KeyboardInterrupt:
+        print()
     finally:
         if tty:
             readline.write_history_file(HISTORY)
+    return worst
 
 
 def _console():

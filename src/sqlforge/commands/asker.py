@@ -63,9 +63,51 @@ def check_model_folder(model_dir: str | Path) -> Path:
     return path
 
 
+def check_question(question: str, where: str = "question") -> str:
+    """A question worth loading a model for: not empty, and text (argv and stdin can carry bytes that are
+    not UTF-8; Python hands them on as lone surrogates, which the tokenizer cannot read)."""
+    try:
+        question.encode("utf-8")
+    except UnicodeEncodeError as e:
+        bad = e.object[e.start:e.end].encode("utf-8", "surrogateescape")  # the bytes as they were given
+        raise InputError(f"{where}: not valid UTF-8 (byte {' '.join(f'0x{b:02x}' for b in bad)} at character "
+                         f"{e.start})") from None
+    if not question.strip():
+        raise InputError(f"{where}: empty; ask something about the database")
+    return question
+
+
+# where a model folder states its context length: the model's config (by architecture), then the tokenizer's
+_CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
+_NO_LIMIT = 10**9  # tokenizers without a limit store a huge sentinel (int(1e30)) as model_max_length
+
+
+def model_context(model_dir: Path) -> tuple[int, str] | None:
+    """(tokens, where that number comes from): the smallest of config.json's position limit and
+    tokenizer_config.json's model_max_length; None when the folder states neither."""
+    import json
+
+    found = []
+    for name, keys in (("config.json", _CONTEXT_KEYS), ("tokenizer_config.json", ("model_max_length",))):
+        try:
+            data = json.loads((model_dir / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        for key in keys:
+            value = data.get(key) if isinstance(data, dict) else None
+            if isinstance(value, int) and not isinstance(value, bool) and 0 < value < _NO_LIMIT:
+                found.append((value, f"{key} in {model_dir / name}"))
+                break
+    return min(found) if found else None
+
+
 def open_database(db_path: str | Path) -> tuple[Path, dict]:
     """The database's path and tables.json-style entry; one-line InputError when it cannot be asked about."""
     path = Path(db_path)
+    if path.is_dir():
+        inside = sorted(p.name for p in path.glob("*.sqlite"))[:3]
+        hint = f" (it holds {', '.join(inside)})" if inside else ""
+        raise InputError(f"--db: {path} is a folder, not a database file: pass the SQLite file itself{hint}")
     check_database(path, "--db")  # missing, not SQLite, corrupt
     entry = database_entry(path)
     if not entry["table_names_original"]:
@@ -93,6 +135,10 @@ class Asker:
         self.mcts_cfg = replace(params.mcts, seed=seed,
                                 temperature=params.mcts.temperature if temperature is None else temperature)
         self.rm_dir = Path(rm_dir)
+        self.context = model_context(self.model_dir)
+        if self.context and self.engine_cfg.max_new_tokens >= self.context[0]:
+            raise InputError(f"--max-new-tokens: {self.engine_cfg.max_new_tokens:,} new tokens leave no room for a "
+                             f"prompt in the model's context of {self.context[0]:,} tokens ({self.context[1]})")
 
         from sqlforge.engine import load_engine  # heavy: torch and transformers
 
@@ -119,8 +165,28 @@ class Asker:
     def messages(self, question: str) -> list[dict]:
         return sql_messages(self.schema, question, templates=self.settings.templates)
 
+    def check_fits(self, question: str) -> None:
+        """Refuse, before generating, a question whose prompt (schema and template included) and the new tokens
+        do not fit the model's context: past it a model writes nothing useful, slowly, in growing memory."""
+        if self.context is None:
+            return
+        limit, source = self.context
+        max_new = self.engine_cfg.max_new_tokens
+        prompt = render(self.tokenizer, self.messages(question))
+        # verbose=False: the tokenizer's own warning about a sequence past its maximum is this check's job
+        prompt_tokens = len(self.tokenizer(prompt, add_special_tokens=False, verbose=False)["input_ids"])
+        if prompt_tokens + max_new > limit:
+            own = len(self.tokenizer(question, add_special_tokens=False, verbose=False)["input_ids"])
+            raise InputError(f"question: too long for the model: its {own:,} tokens make a prompt of "
+                             f"{prompt_tokens:,} tokens with the schema, and with {max_new:,} new tokens "
+                             f"(engine.max_new_tokens) that is past the model's context of {limit:,} ({source}); "
+                             f"at most {max(0, limit - max_new - (prompt_tokens - own)):,} question tokens fit")
+
     def ask(self, question: str) -> Answer:
-        question = " ".join(question.split())
+        """The chosen SQL and its result; InputError (nothing generated) for an empty question or one whose
+        prompt does not fit the model's context."""
+        question = " ".join(check_question(question).split())
+        self.check_fits(question)
         start = time.monotonic()
         sql, notes = getattr(self, "_" + self.selector.replace("-", "_"))(question)
         result = self.executor.execute(self.db_path, sql)

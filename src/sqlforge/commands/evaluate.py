@@ -16,6 +16,8 @@ import json
 from rich.console import Console
 from rich.table import Table
 
+from sqlforge.commands import flags
+from sqlforge.commands.flags import check_params_file
 from sqlforge.stage_runner import progress
 from sqlforge.config import load_params
 from sqlforge.io import atomic_path
@@ -36,10 +38,12 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--keep-distinct", action="store_true", help="Spider: keep DISTINCT when executing")
     parser.add_argument("--plug-value", action="store_true",
                         help="Spider: also try the prediction with the gold's values plugged in")
-    parser.add_argument("--timeout", type=float, default=None,
-                        help="seconds per query (default: the official 60 for Spider, 30 for BIRD)")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="sandbox worker processes (default: validate.workers in --params)")
+    parser.add_argument("--timeout", type=flags.seconds(), default=None,
+                        help="seconds per query, above 0 and at most a day "
+                             "(default: the official 60 for Spider, 30 for BIRD)")
+    parser.add_argument("--workers", type=flags.integer(1, flags.MAX_WORKERS), default=None,
+                        help=f"sandbox worker processes, 1 to {flags.MAX_WORKERS} "
+                             "(default: validate.workers in --params)")
     parser.add_argument("--params", default="params.yaml",
                         help="the project's params: its sandbox section bounds every query's memory and result "
                              "size (default: params.yaml)")
@@ -47,10 +51,10 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    params = load_params(args.params)
+    params = load_params(check_params_file(args.params, "evaluate", "its sandbox section bounds every query"))
     workers = params.validate.workers if args.workers is None else args.workers
     opts = Options(rules=args.rules, etype=args.etype, keep_distinct=args.keep_distinct, plug_value=args.plug_value,
-                   sandbox=params.sandbox, workers=max(1, workers), timeout_s=args.timeout)
+                   sandbox=params.sandbox, workers=workers, timeout_s=args.timeout)
     # tables.json: exact match resolves names and keys by it, and so does the official hardness of each gold
     tables = read_tables(args.tables) if args.rules == "spider" else None
     questions = load_questions(args.rules, args.gold, args.pred, args.db, tables)

@@ -17,6 +17,7 @@ import urllib.request
 import zipfile
 import zlib
 from pathlib import Path
+from typing import Callable
 
 from sqlforge.io import InputError
 
@@ -32,9 +33,26 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _inside(path: str, root: str) -> bool:
+    return os.path.commonpath([path, root]) == root
+
+
+def _refuse_link_out(link: Path, folder: Path, root: str) -> None:
+    """A symlink whose target resolves outside the source folder is refused: a dataset folder unpacked from
+    someone else's archive could otherwise copy any readable file of this machine (a key, a token) into
+    data/raw, and from there into DVC's cache and remote."""
+    target = os.path.realpath(link)
+    if not _inside(target, root):
+        raise InputError(f"{link}: a symbolic link to {target}, outside the source folder {folder}; fetch copies "
+                         "only what lies inside data.source: copy the files in, or make data.source itself the "
+                         "link (it is resolved once)")
+
+
 def _files(folder: Path) -> list[Path]:
-    """Every file under `folder`, following symlinked folders (`database/` often links to another disk;
-    Path.rglob does not follow them), each real folder once so a link cycle cannot loop."""
+    """Every file under `folder`, following symlinks that stay inside it (Path.rglob does not follow linked
+    folders), each real folder once so a link cycle cannot loop. `folder` itself may be a link (resolved
+    once); a link under it that leads outside it is an InputError naming the link (docs/failure-modes.md)."""
+    root = os.path.realpath(folder)
     found, seen = [], set()
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
         real = os.path.realpath(dirpath)
@@ -44,6 +62,9 @@ def _files(folder: Path) -> list[Path]:
         seen.add(real)
         base = Path(dirpath)
         dirnames[:] = [d for d in dirnames if d not in _JUNK]
+        for name in dirnames + [f for f in filenames if f not in _JUNK]:
+            if (base / name).is_symlink():
+                _refuse_link_out(base / name, folder, root)
         found += [base / name for name in filenames if name not in _JUNK and (base / name).is_file()]
     return sorted(found)
 
@@ -76,15 +97,18 @@ def _verify(source: str, actual: str, pinned: str) -> None:
                          "the file is corrupt or a different release")
 
 
-# default cap on what one archive may expand to: BIRD train (the largest release) is ~33 GB unpacked
-MAX_UNCOMPRESSED_BYTES = 64 << 30
+def free_disk_bytes(path: Path) -> int:
+    """Bytes free to this user on the disk holding `path`."""
+    return shutil.disk_usage(path).free
 
 
-def _extract(archive: Path, out: Path, max_uncompressed_bytes: int = MAX_UNCOMPRESSED_BYTES,
-             shown: str | None = None) -> None:
+def _extract(archive: Path, out: Path, max_uncompressed_bytes: int, shown: str | None = None,
+             free_bytes: Callable[[Path], int] = free_disk_bytes) -> None:
     """Extract `archive` into `out`, refusing before any byte is written when its members' sizes add up
-    to more than `max_uncompressed_bytes` (zipfile stops each member at its declared size, and a member
-    that expands further fails its CRC check, so the declared sizes bound what lands on disk)."""
+    to more than `max_uncompressed_bytes` (params.yaml's data.max_uncompressed_bytes; zipfile stops each
+    member at its declared size, and a member that expands further fails its CRC check, so the declared
+    sizes bound what lands on disk) or to more than `free_bytes(out)`, the free space where it would land
+    (a test passes its own function to reach that refusal without filling a disk)."""
     shown = shown or str(archive)
     try:
         with zipfile.ZipFile(archive) as zf:
@@ -92,6 +116,10 @@ def _extract(archive: Path, out: Path, max_uncompressed_bytes: int = MAX_UNCOMPR
             if total > max_uncompressed_bytes:
                 raise InputError(f"{shown}: expands to {total:,} bytes, over the cap of {max_uncompressed_bytes:,} "
                                  "(data.max_uncompressed_bytes); raise it only for an archive you trust")
+            free = free_bytes(out)
+            if total > free:
+                raise InputError(f"{shown}: expands to {total:,} bytes, but only {free:,} bytes are free on the "
+                                 f"disk of {out}; free {total - free:,} bytes or more, then run fetch again")
             bad = zf.testzip()
             if bad is not None:
                 raise InputError(f"{shown}: member {bad} is corrupt (CRC mismatch)")
@@ -103,8 +131,7 @@ def _extract(archive: Path, out: Path, max_uncompressed_bytes: int = MAX_UNCOMPR
         raise InputError(f"{shown}: not a valid zip file ({e})") from None
 
 
-def expand_nested_zips(root: Path, max_uncompressed_bytes: int = MAX_UNCOMPRESSED_BYTES,
-                       shown: str | None = None) -> list[str]:
+def expand_nested_zips(root: Path, max_uncompressed_bytes: int, shown: str | None = None) -> list[str]:
     """BIRD ships `<split>_databases.zip` inside its split zip: extract each beside itself, once.
     `shown` is how error messages name `root` (the user's source, not a temporary folder)."""
     done = []
@@ -120,12 +147,13 @@ def expand_nested_zips(root: Path, max_uncompressed_bytes: int = MAX_UNCOMPRESSE
     return done
 
 
-def materialize(source: str, pinned_sha256: str, out: Path, hint: str,
-                max_uncompressed_bytes: int = MAX_UNCOMPRESSED_BYTES) -> str:
+def materialize(source: str, pinned_sha256: str, out: Path, hint: str, max_uncompressed_bytes: int) -> str:
     """Copy or extract `source` into the empty folder `out`; return the source's sha256.
 
     `hint` says what to download and where to put it; it is part of the error
-    when the source is missing. An archive expanding past `max_uncompressed_bytes` is refused.
+    when the source is missing. An archive expanding past `max_uncompressed_bytes` (data.max_uncompressed_bytes:
+    the number lives in params.yaml only) or past the free disk space is refused, and so is a folder holding a
+    symlink that leads out of it.
     """
     if not source:
         raise InputError(f"params.yaml: data.source is empty: {hint}")

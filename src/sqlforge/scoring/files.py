@@ -42,6 +42,12 @@ def _db_path(db_dir: Path, db_id: str) -> Path:
     return db_dir / db_id / f"{db_id}.sqlite"
 
 
+def question_name(index: int) -> str:
+    """How messages name a question: counted from 1, as lines are, with the 0-based `index` it has in
+    verdicts.jsonl beside it (Spider's question n is line n of both files when they have no blank lines)."""
+    return f"question {index + 1} (verdicts index {index})"
+
+
 def load_questions(rules: str, gold: str | Path, pred: str | Path, db_dir: str | Path,
                    tables: dict | None = None) -> list[dict]:
     """One record per question: index, db_id, gold, pred, db_path (the database both run on), difficulty."""
@@ -63,7 +69,7 @@ def load_questions(rules: str, gold: str | Path, pred: str | Path, db_dir: str |
         q["index"] = i
         gold_db = _db_path(db_dir, q["db_id"])
         if not gold_db.is_file():
-            raise InputError(f"{gold}: question {i} names database {q['db_id']!r}, but {gold_db} is missing")
+            raise InputError(f"{gold}: {question_name(i)} names database {q['db_id']!r}, but {gold_db} is missing")
     return questions
 
 
@@ -95,7 +101,7 @@ def score(questions: list[dict], opts: Options, tables: dict | None = None, prog
             raise InputError("--tables is needed for exact match (--etype match or all) under Spider rules")
         for q, row in zip(questions, rows):
             if q["db_id"] not in tables:
-                raise InputError(f"tables.json has no database {q['db_id']!r} (question {q['index']})")
+                raise InputError(f"tables.json has no database {q['db_id']!r} ({question_name(q['index'])})")
             # as the official CLI reads each prediction line ("value" -> "1"); names resolved by tables.json
             row["em"] = bool(exact_match(q["gold"], official_prediction(q["pred"]), tables[q["db_id"]]))
     return rows
