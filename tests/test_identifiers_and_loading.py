@@ -14,7 +14,8 @@ from real_formats import make_spider, make_spider_keywords
 from sqlforge.data.datasets import load_spider, load_split
 from sqlforge.data.gold_filter import executable_golds
 from sqlforge.io import InputError, read_json, read_jsonl
-from sqlforge.data.schema import quote, schema_blocks
+from sqlforge.data.schema import schema_blocks
+from sqlforge.identifiers import quote
 from sqlforge.data.sources import _extract, materialize, tree_sha256
 from test_real_datasets import metrics, read_jsonl as read_lines, run_stages
 from conftest import make_executor

@@ -109,7 +109,7 @@ def check_database(db_path: Path, where: str) -> dict[str, set[str]]:
     with db_path.open("rb") as f:
         if f.read(16) != SQLITE_MAGIC:
             raise InputError(f"{where}: {db_path} is not an SQLite database (bad header)")
-    from sqlforge.data.schema import quote
+    from sqlforge.identifiers import quote
     from sqlforge.sandbox.sqlite import open_readonly  # import here: the sandbox is heavier than this module
 
     try:

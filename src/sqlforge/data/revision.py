@@ -21,7 +21,7 @@ from sqlglot import exp
 from sqlforge.official.judge import bird_result_eq
 from sqlforge.prompts import revision_messages
 from sqlforge.data.psg import tables_read
-from sqlforge.data.schema import needs_quotes
+from sqlforge.identifiers import needs_quotes
 from sqlforge.prompts import feedback
 
 _FLIPS = {exp.GT: exp.LT, exp.LT: exp.GT, exp.GTE: exp.LTE, exp.LTE: exp.GTE, exp.EQ: exp.NEQ, exp.NEQ: exp.EQ}
