@@ -37,7 +37,9 @@ ROOT_MARKERS = {"spider": "tables.json", "bird": "train/train.json"}
 def fetch_dataset(params, out: Path) -> dict:
     data = params.data
     if data.dataset == "demo":
-        return generate_demo(out, data.demo.seed, data.demo.train_questions, data.demo.dev_questions)
+        demo = data.demo
+        return generate_demo(out, demo.seed, demo.train_questions, demo.dev_questions, demo.layout,
+                             demo.train_databases, demo.dev_databases)
     staging = out / ".source"
     staging.mkdir()
     sha256 = materialize(data.source, data.sha256, staging, HINTS[data.dataset], params.data.max_uncompressed_bytes)

@@ -58,7 +58,8 @@ def demo_dir(tmp_path_factory) -> Path:
     from sqlforge.demo.generate import generate_demo
 
     out = tmp_path_factory.mktemp("demo")
-    generate_demo(out, seed=0, train_questions=300, dev_questions=40)
+    generate_demo(out, seed=0, train_questions=300, dev_questions=40, layout="in_domain", train_databases=12,
+                  dev_databases=4)
     return out
 
 

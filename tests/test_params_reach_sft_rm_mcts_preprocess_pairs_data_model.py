@@ -321,7 +321,7 @@ def small_raw(tmp_path_factory):
     from sqlforge.demo.generate import generate_demo
 
     raw = tmp_path_factory.mktemp("small_raw")
-    generate_demo(raw, seed=0, train_questions=30, dev_questions=5)
+    generate_demo(raw, seed=0, train_questions=30, dev_questions=5, layout="in_domain", train_databases=4, dev_databases=2)
     return raw
 
 
@@ -380,7 +380,7 @@ def described_raw(tmp_path_factory):
     from sqlforge.demo.generate import generate_demo
 
     raw = tmp_path_factory.mktemp("described_raw")
-    generate_demo(raw, seed=0, train_questions=30, dev_questions=5)
+    generate_demo(raw, seed=0, train_questions=30, dev_questions=5, layout="in_domain", train_databases=4, dev_databases=2)
     add_descriptions(raw)
     return raw
 
@@ -448,7 +448,7 @@ def test_preprocess_psg_hard_rule_extended_also_counts_a_wrong_result(demo_recor
 
 # --- data and model: fetch's main, in this process, on the demo and on Spider-format folders (real_formats) ---
 
-SMALL_DEMO = {"demo": {"train_questions": 40, "dev_questions": 10}}
+SMALL_DEMO = {"demo": {"train_questions": 40, "dev_questions": 10, "train_databases": 6, "dev_databases": 2}}
 SMALL_TINY = {"vocab_size": 600, "hidden_size": 32, "num_layers": 1, "num_heads": 2, "num_kv_heads": 1,
               "intermediate_size": 64, "max_position_embeddings": 256}
 
@@ -511,6 +511,9 @@ DATA = {  # data key -> (new value, data settings in both runs, what fetch produ
     "demo.seed": (1, lambda s: {}, "questions"),
     "demo.train_questions": (20, lambda s: {}, "questions"),
     "demo.dev_questions": (5, lambda s: {}, "questions"),
+    "demo.layout": ("cross_database", lambda s: {}, "questions"),
+    "demo.train_databases": (3, lambda s: {"demo": {"layout": "cross_database"}}, "questions"),
+    "demo.dev_databases": (3, lambda s: {"demo": {"layout": "cross_database"}}, "questions"),
 }
 
 

@@ -57,6 +57,9 @@ class DemoData:
     seed: Seed
     train_questions: Positive
     dev_questions: Positive
+    layout: Literal["in_domain", "cross_database"]
+    train_databases: Positive  # cross_database: dev's databases are others, never in train
+    dev_databases: Positive
 
 
 @dataclass(config=_STRICT)

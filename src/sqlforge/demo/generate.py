@@ -1,8 +1,13 @@
-"""Deterministic demo dataset in Spider's on-disk format.
+"""Deterministic demo dataset in Spider's on-disk format, in-domain or cross-database.
 
 Writes `train_spider.json`, `dev.json`, `tables.json` and
 `database/<db_id>/<db_id>.sqlite`, so the same loader reads the demo and the
-real Spider. Questions come from templated patterns with several phrasings;
+real Spider. In-domain (`data.demo.layout: in_domain`), train and dev share five
+fixed databases (demo.in_domain). Cross-database (`cross_database`, as Spider
+and BIRD are), train questions are over one set of databases and dev questions
+over others that never appear in train, named with table names train never
+uses (demo.catalog), so a model must read the schema in its prompt.
+Questions come from templated patterns with several phrasings;
 the last phrasing of every pattern is held out of train, and exactly a quarter
 of dev (`UNSEEN_PHRASING_FRACTION`) uses it, so dev has unseen phrasings as
 well as unseen question texts. The quarter is a quota, not a coin flip: dev
@@ -16,8 +21,11 @@ import random
 import sqlite3
 from pathlib import Path
 
+from sqlforge.demo.catalog import ADJECTIVES, DOMAINS, FIRST_NAMES, LAST_NAMES, NOUNS
+from sqlforge.demo.in_domain import DATABASES as IN_DOMAIN_DATABASES
 from sqlforge.demo.patterns import PATTERNS, Example
-from sqlforge.demo.schemas import ADJECTIVES, DATABASES, FIRST_NAMES, LAST_NAMES, NOUNS, Database, Table
+from sqlforge.demo.schemas import Database, Table, build_database
+from sqlforge.identifiers import quote
 from sqlforge.official.hardness import spider_hardness
 from sqlforge.io import write_json
 
@@ -32,6 +40,13 @@ def _values(spec: tuple, n: int, rng: random.Random) -> list:
     if kind == "title":
         pool = [f"The {a} {b}" for a in ADJECTIVES for b in NOUNS]
         return rng.sample(pool, n)
+    if kind == "brand":
+        pool = [f"{a} {b} {spec[1]}" for a in ADJECTIVES for b in NOUNS]
+        return rng.sample(pool, n)
+    if kind == "code":
+        return [f"{spec[1]}-{k}" for k in rng.sample(range(100, 1000), n)]
+    if kind == "real":
+        return [round(rng.uniform(spec[1], spec[2]), 2) for _ in range(n)]
     if kind == "pick":
         return rng.sample(list(spec[1]), n)
     if kind == "choice":
@@ -63,10 +78,10 @@ def build_rows(db: Database, rng: random.Random) -> dict[str, list[dict]]:
 def _create_sql(db: Database, table: Table) -> str:
     parts = []
     for col in table.cols:
-        parts.append(f"{col.name} {col.type}" + (" PRIMARY KEY" if col.role == "pk" else ""))
+        parts.append(f"{col.sql} {col.type}" + (" PRIMARY KEY" if col.role == "pk" else ""))
     for col in table.by_role("fk"):
-        parts.append(f"FOREIGN KEY ({col.name}) REFERENCES {col.ref}({db.table(col.ref).pk.name})")
-    return f"CREATE TABLE {table.name} ({', '.join(parts)})"
+        parts.append(f"FOREIGN KEY ({col.sql}) REFERENCES {quote(col.ref)}({db.table(col.ref).pk.sql})")
+    return f"CREATE TABLE {table.sql} ({', '.join(parts)})"
 
 
 def write_sqlite(db: Database, rows: dict[str, list[dict]], path: Path) -> None:
@@ -76,7 +91,8 @@ def write_sqlite(db: Database, rows: dict[str, list[dict]], path: Path) -> None:
         for table in db.tables:
             conn.execute(_create_sql(db, table))
             names = [c.name for c in table.cols]
-            conn.executemany(f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+            conn.executemany(f"INSERT INTO {table.sql} ({', '.join(c.sql for c in table.cols)}) "
+                             f"VALUES ({', '.join('?' * len(names))})",
                              [tuple(r[n] for n in names) for r in rows[table.name]])
         conn.commit()
     finally:
@@ -151,31 +167,62 @@ def _sample_split(dbs, rng, count: int, unseen_fraction: float, seen: set[str], 
     return records, unseen_used
 
 
-def generate_demo(out_dir: str | Path, seed: int, train_questions: int, dev_questions: int) -> dict:
-    """Write the demo dataset into `out_dir` and return counts for the metrics file."""
+def build_databases(rng: random.Random, count: int, held_out: bool, prefix: str) -> list[Database]:
+    """`count` databases, the domains taken in turn (shuffled), each with names drawn anew."""
+    domains = list(DOMAINS)
+    rng.shuffle(domains)
+    return [build_database(domains[i % len(domains)], f"{domains[i % len(domains)].key}_{prefix}{i // len(domains) + 1}",
+                           held_out, rng) for i in range(count)]
+
+
+LAYOUTS = ("in_domain", "cross_database")
+
+
+def generate_demo(out_dir: str | Path, seed: int, train_questions: int, dev_questions: int, layout: str,
+                  train_databases: int, dev_databases: int) -> dict:
+    """Write the demo dataset into `out_dir` and return counts for the metrics file. `layout`: in_domain
+    (train and dev over the five databases of demo.in_domain) or cross_database (train over
+    `train_databases` built from the catalog, dev over `dev_databases` others with held-out names)."""
     out = Path(out_dir)
     rng = random.Random(seed)
-    dbs = []
+    if layout == "in_domain":
+        train_dbs = dev_dbs = list(IN_DOMAIN_DATABASES)
+    elif layout == "cross_database":
+        train_dbs = build_databases(rng, train_databases, held_out=False, prefix="")
+        dev_dbs = build_databases(rng, dev_databases, held_out=True, prefix="d")
+        # dev's table names are held out of train: no dev question's SQL can name a train table
+        train_tables = {t.name.lower() for db in train_dbs for t in db.tables}
+        shared = sorted({t.name for db in dev_dbs for t in db.tables if t.name.lower() in train_tables})
+        assert not shared, f"dev table names also in train: {shared}"
+    else:
+        raise ValueError(f"unknown demo layout {layout!r}: one of {LAYOUTS}")
+    databases = train_dbs + [db for db in dev_dbs if db not in train_dbs]
     conns = {}
-    for db in DATABASES:
+    built = {}
+    for db in databases:
         rows = build_rows(db, rng)
         path = out / "database" / db.db_id / f"{db.db_id}.sqlite"
         write_sqlite(db, rows, path)
         conns[db.db_id] = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        dbs.append((db, rows))
+        built[db.db_id] = (db, rows)
     try:
         seen: set[str] = set()
-        train, _ = _sample_split(dbs, rng, train_questions, 0.0, seen, conns)
-        dev, dev_unseen = _sample_split(dbs, rng, dev_questions, UNSEEN_PHRASING_FRACTION, seen, conns)
+        train, _ = _sample_split([built[db.db_id] for db in train_dbs], rng, train_questions, 0.0, seen, conns)
+        dev, dev_unseen = _sample_split([built[db.db_id] for db in dev_dbs], rng, dev_questions,
+                                        UNSEEN_PHRASING_FRACTION, seen, conns)
     finally:
         for conn in conns.values():
             conn.close()
     write_json(out / "train_spider.json", train)
     write_json(out / "dev.json", dev)
-    write_json(out / "tables.json", [tables_entry(db) for db in DATABASES])
-    train_sql = {r["query"] for r in train}
+    write_json(out / "tables.json", [tables_entry(db) for db in databases])
+    train_sql, train_ids = {r["query"] for r in train}, {r["db_id"] for r in train}
     return {
-        "databases": len(DATABASES),
+        "layout": layout,
+        "databases": len(databases),
+        "train_databases": len(train_ids),
+        "dev_databases": len({r["db_id"] for r in dev}),
+        "dev_databases_in_train": len({r["db_id"] for r in dev} & train_ids),
         "train": len(train),
         "dev": len(dev),
         "dev_unseen_phrasing": dev_unseen / max(1, len(dev)),

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from sqlforge.demo.schemas import Database, Table
+from sqlforge.identifiers import quote
 
 
 @dataclass
@@ -45,27 +46,33 @@ def _value(rows: Rows, table: Table, col: str, rng: random.Random):
 
 def projection(db, rows, rng):
     t = _entity(db, rng, ("num",))
+    if t is None:
+        return None
     x = rng.choice(t.by_role("num"))
     n = t.by_role("name")[0]
     return Example([f"List the {n.nl} and {x.nl} of every {t.singular}.",
                     f"Show each {t.singular}'s {n.nl} together with its {x.nl}.",
                     f"Give the {n.nl} and {x.nl} for all {t.plural}.",
                     f"For all {t.plural}, what are the {n.nl} and the {x.nl}?"],
-                   f"SELECT {n.name}, {x.name} FROM {t.name}")
+                   f"SELECT {n.sql}, {x.sql} FROM {t.sql}")
 
 
 def distinct_values(db, rows, rng):
     t = _entity(db, rng, ("cat",))
+    if t is None:
+        return None
     c = rng.choice(t.by_role("cat"))
     return Example([f"List every distinct {c.nl} of the {t.plural}.",
                     f"Which distinct {c.nl} values appear among {t.plural}?",
                     f"Show the different {c.nl} values for {t.plural}.",
                     f"What {c.nl} values do the {t.plural} have, without repeats?"],
-                   f"SELECT DISTINCT {c.name} FROM {t.name}")
+                   f"SELECT DISTINCT {c.sql} FROM {t.sql}")
 
 
 def filter_equal(db, rows, rng):
     t = _entity(db, rng, ("cat",))
+    if t is None:
+        return None
     c = rng.choice(t.by_role("cat"))
     n = t.by_role("name")[0]
     v = _value(rows, t, c.name, rng)
@@ -73,11 +80,13 @@ def filter_equal(db, rows, rng):
                     f"List the {n.nl} of {t.plural} whose {c.nl} is {v}.",
                     f"Find all {t.plural} with {c.nl} equal to {v}.",
                     f"Show the {n.nl} of every {t.singular} where the {c.nl} is {v}."],
-                   f"SELECT {n.name} FROM {t.name} WHERE {c.name} = {_lit(v)}")
+                   f"SELECT {n.sql} FROM {t.sql} WHERE {c.sql} = {_lit(v)}")
 
 
 def filter_compare(db, rows, rng):
     t = _entity(db, rng, ("num",))
+    if t is None:
+        return None
     x = rng.choice(t.by_role("num"))
     n = t.by_role("name")[0]
     v = _value(rows, t, x.name, rng)
@@ -86,16 +95,18 @@ def filter_compare(db, rows, rng):
                         f"List the {n.nl} of {t.plural} whose {x.nl} is more than {v}.",
                         f"Find {t.plural} with {x.nl} above {v}.",
                         f"Show every {t.singular} whose {x.nl} exceeds {v}."],
-                       f"SELECT {n.name} FROM {t.name} WHERE {x.name} > {v}")
+                       f"SELECT {n.sql} FROM {t.sql} WHERE {x.sql} > {v}")
     return Example([f"Which {t.plural} have a {x.nl} less than {v}?",
                     f"List the {n.nl} of {t.plural} whose {x.nl} is below {v}.",
                     f"Find {t.plural} with {x.nl} under {v}.",
                     f"Show every {t.singular} whose {x.nl} is smaller than {v}."],
-                   f"SELECT {n.name} FROM {t.name} WHERE {x.name} < {v}")
+                   f"SELECT {n.sql} FROM {t.sql} WHERE {x.sql} < {v}")
 
 
 def filter_between(db, rows, rng):
     t = _entity(db, rng, ("num",))
+    if t is None:
+        return None
     x = rng.choice(t.by_role("num"))
     n = t.by_role("name")[0]
     a, b = sorted((_value(rows, t, x.name, rng), _value(rows, t, x.name, rng)))
@@ -103,11 +114,13 @@ def filter_between(db, rows, rng):
                     f"List the {n.nl} of {t.plural} whose {x.nl} is between {a} and {b}.",
                     f"Find {t.plural} with {x.nl} from {a} to {b}.",
                     f"Show each {t.singular} whose {x.nl} lies between {a} and {b}."],
-                   f"SELECT {n.name} FROM {t.name} WHERE {x.name} BETWEEN {a} AND {b}")
+                   f"SELECT {n.sql} FROM {t.sql} WHERE {x.sql} BETWEEN {a} AND {b}")
 
 
 def filter_like(db, rows, rng):
     t = _entity(db, rng)
+    if t is None:
+        return None
     n = t.by_role("name")[0]
     name = _value(rows, t, n.name, rng)
     letter = name[0]
@@ -116,30 +129,32 @@ def filter_like(db, rows, rng):
                         f"List {t.plural} whose {n.nl} begins with the letter {letter}.",
                         f"Find the {t.plural} with a {n.nl} that starts with {letter}.",
                         f"Show every {t.singular} whose {n.nl} starts with {letter}."],
-                       f"SELECT {n.name} FROM {t.name} WHERE {n.name} LIKE '{letter}%'")
+                       f"SELECT {n.sql} FROM {t.sql} WHERE {n.sql} LIKE '{letter}%'")
     word = rng.choice(name.split())
     return Example([f"Which {t.plural} have a {n.nl} containing {word}?",
                     f"List {t.plural} whose {n.nl} includes {word}.",
                     f"Find the {t.plural} with {word} in their {n.nl}.",
                     f"Show every {t.singular} whose {n.nl} contains the word {word}."],
-                   f"SELECT {n.name} FROM {t.name} WHERE {n.name} LIKE '%{word}%'")
+                   f"SELECT {n.sql} FROM {t.sql} WHERE {n.sql} LIKE '%{word}%'")
 
 
 def count_rows(db, rows, rng):
     t = _entity(db, rng, ("cat",))
+    if t is None:
+        return None
     if rng.random() < 0.4:
         return Example([f"How many {t.plural} are there?",
                         f"Count the {t.plural}.",
                         f"What is the number of {t.plural}?",
                         f"Give the total number of {t.plural}."],
-                       f"SELECT COUNT(*) FROM {t.name}")
+                       f"SELECT COUNT(*) FROM {t.sql}")
     c = rng.choice(t.by_role("cat"))
     v = _value(rows, t, c.name, rng)
     return Example([f"How many {t.plural} have {c.nl} {v}?",
                     f"Count the {t.plural} whose {c.nl} is {v}.",
                     f"What is the number of {t.plural} with {c.nl} {v}?",
                     f"Give the total number of {t.plural} where the {c.nl} is {v}."],
-                   f"SELECT COUNT(*) FROM {t.name} WHERE {c.name} = {_lit(v)}")
+                   f"SELECT COUNT(*) FROM {t.sql} WHERE {c.sql} = {_lit(v)}")
 
 
 AGGREGATES = (("AVG", "average"), ("MAX", "maximum"), ("MIN", "minimum"), ("SUM", "total"))
@@ -147,6 +162,8 @@ AGGREGATES = (("AVG", "average"), ("MAX", "maximum"), ("MIN", "minimum"), ("SUM"
 
 def aggregate(db, rows, rng):
     t = _entity(db, rng, ("num", "cat"))
+    if t is None:
+        return None
     x = rng.choice(t.by_role("num"))
     fn, word = rng.choice(AGGREGATES)
     if rng.random() < 0.5:
@@ -154,36 +171,40 @@ def aggregate(db, rows, rng):
                         f"Find the {word} {x.nl} over the {t.plural}.",
                         f"Compute the {word} {x.nl} of {t.plural}.",
                         f"Across all {t.plural}, what is the {word} {x.nl}?"],
-                       f"SELECT {fn}({x.name}) FROM {t.name}")
+                       f"SELECT {fn}({x.sql}) FROM {t.sql}")
     c = rng.choice(t.by_role("cat"))
     v = _value(rows, t, c.name, rng)
     return Example([f"What is the {word} {x.nl} of {t.plural} with {c.nl} {v}?",
                     f"Find the {word} {x.nl} of the {t.plural} whose {c.nl} is {v}.",
                     f"Compute the {word} {x.nl} for {t.plural} where the {c.nl} is {v}.",
                     f"Among {t.plural} with {c.nl} {v}, what is the {word} {x.nl}?"],
-                   f"SELECT {fn}({x.name}) FROM {t.name} WHERE {c.name} = {_lit(v)}")
+                   f"SELECT {fn}({x.sql}) FROM {t.sql} WHERE {c.sql} = {_lit(v)}")
 
 
 def group_by(db, rows, rng):
     t = _entity(db, rng, ("num", "cat"))
+    if t is None:
+        return None
     c = rng.choice(t.by_role("cat"))
     if rng.random() < 0.5:
         return Example([f"How many {t.plural} are there for each {c.nl}?",
                         f"Count the {t.plural} in each {c.nl}.",
                         f"For every {c.nl}, give the number of {t.plural}.",
                         f"Show each {c.nl} with its number of {t.plural}."],
-                       f"SELECT {c.name}, COUNT(*) FROM {t.name} GROUP BY {c.name}")
+                       f"SELECT {c.sql}, COUNT(*) FROM {t.sql} GROUP BY {c.sql}")
     x = rng.choice(t.by_role("num"))
     fn, word = rng.choice(AGGREGATES)
     return Example([f"What is the {word} {x.nl} of {t.plural} for each {c.nl}?",
                     f"Find the {word} {x.nl} of the {t.plural} in each {c.nl}.",
                     f"For every {c.nl}, compute the {word} {x.nl} of {t.plural}.",
                     f"Show each {c.nl} with the {word} {x.nl} of its {t.plural}."],
-                   f"SELECT {c.name}, {fn}({x.name}) FROM {t.name} GROUP BY {c.name}")
+                   f"SELECT {c.sql}, {fn}({x.sql}) FROM {t.sql} GROUP BY {c.sql}")
 
 
 def having(db, rows, rng):
     t = _entity(db, rng, ("cat",))
+    if t is None:
+        return None
     c = rng.choice(t.by_role("cat"))
     counts: dict = {}
     for r in rows[t.name]:
@@ -194,11 +215,13 @@ def having(db, rows, rng):
                     f"List the {c.nl} values shared by more than {k} {t.plural}.",
                     f"Find each {c.nl} with more than {k} {t.plural}.",
                     f"Show the {c.nl} values that appear for over {k} {t.plural}."],
-                   f"SELECT {c.name} FROM {t.name} GROUP BY {c.name} HAVING COUNT(*) > {k}")
+                   f"SELECT {c.sql} FROM {t.sql} GROUP BY {c.sql} HAVING COUNT(*) > {k}")
 
 
 def order_limit(db, rows, rng):
     t = _entity(db, rng, ("num",))
+    if t is None:
+        return None
     x = rng.choice(t.by_role("num"))
     n = t.by_role("name")[0]
     roll = rng.random()
@@ -207,19 +230,19 @@ def order_limit(db, rows, rng):
                         f"Find the {t.singular} with the largest {x.nl}.",
                         f"What is the {n.nl} of the {t.singular} with the greatest {x.nl}?",
                         f"Name the {t.singular} whose {x.nl} is the highest."],
-                       f"SELECT {n.name} FROM {t.name} ORDER BY {x.name} DESC LIMIT 1")
+                       f"SELECT {n.sql} FROM {t.sql} ORDER BY {x.sql} DESC LIMIT 1")
     if roll < 0.7:
         return Example([f"Which {t.singular} has the lowest {x.nl}?",
                         f"Find the {t.singular} with the smallest {x.nl}.",
                         f"What is the {n.nl} of the {t.singular} with the least {x.nl}?",
                         f"Name the {t.singular} whose {x.nl} is the lowest."],
-                       f"SELECT {n.name} FROM {t.name} ORDER BY {x.name} ASC LIMIT 1")
+                       f"SELECT {n.sql} FROM {t.sql} ORDER BY {x.sql} ASC LIMIT 1")
     k = rng.randint(2, 5)
     return Example([f"List the top {k} {t.plural} by {x.nl}.",
                     f"Show the {k} {t.plural} with the highest {x.nl}.",
                     f"Which {k} {t.plural} have the largest {x.nl}?",
                     f"Give the {n.nl} of the {k} {t.plural} with the greatest {x.nl}."],
-                   f"SELECT {n.name} FROM {t.name} ORDER BY {x.name} DESC LIMIT {k}")
+                   f"SELECT {n.sql} FROM {t.sql} ORDER BY {x.sql} DESC LIMIT {k}")
 
 
 def _named_relation(db: Database, rng):
@@ -238,8 +261,8 @@ def join_pairs(db, rows, rng):
                     f"Show every {child.singular} together with its {parent.singular}.",
                     f"For each {child.singular}, give its {cn.nl} and the {parent.singular} {pn.nl}.",
                     f"Pair every {child.singular} with the {parent.singular} it belongs to."],
-                   f"SELECT T1.{cn.name}, T2.{pn.name} FROM {child.name} AS T1 JOIN {parent.name} AS T2 "
-                   f"ON T1.{fk} = T2.{parent.pk.name}")
+                   f"SELECT T1.{cn.sql}, T2.{pn.sql} FROM {child.sql} AS T1 JOIN {parent.sql} AS T2 "
+                   f"ON T1.{quote(fk)} = T2.{parent.pk.sql}")
 
 
 def join_filter(db, rows, rng):
@@ -253,8 +276,8 @@ def join_filter(db, rows, rng):
                     f"List the {child.plural} that {phrase} the {parent.singular} named {v}.",
                     f"Find all {child.plural} that {phrase} {v}.",
                     f"Show the {cn.nl} of each {child.singular} that {phrase} the {parent.singular} {v}."],
-                   f"SELECT T1.{cn.name} FROM {child.name} AS T1 JOIN {parent.name} AS T2 "
-                   f"ON T1.{fk} = T2.{parent.pk.name} WHERE T2.{pn.name} = {_lit(v)}")
+                   f"SELECT T1.{cn.sql} FROM {child.sql} AS T1 JOIN {parent.sql} AS T2 "
+                   f"ON T1.{quote(fk)} = T2.{parent.pk.sql} WHERE T2.{pn.sql} = {_lit(v)}")
 
 
 def _bridge_filter(db, rows, rng):
@@ -268,9 +291,9 @@ def _bridge_filter(db, rows, rng):
                     f"List the {left.plural} that {b.verb} the {right.singular} named {v}.",
                     f"Find all {left.plural} who {b.verb} {v}.",
                     f"Show the {ln.nl} of each {left.singular} that {b.verb} the {right.singular} {v}."],
-                   f"SELECT DISTINCT T1.{ln.name} FROM {left.name} AS T1 JOIN {b.table} AS T2 "
-                   f"ON T1.{left.pk.name} = T2.{b.left_fk} JOIN {right.name} AS T3 "
-                   f"ON T2.{b.right_fk} = T3.{right.pk.name} WHERE T3.{rn.name} = {_lit(v)}")
+                   f"SELECT DISTINCT T1.{ln.sql} FROM {left.sql} AS T1 JOIN {quote(b.table)} AS T2 "
+                   f"ON T1.{left.pk.sql} = T2.{quote(b.left_fk)} JOIN {right.sql} AS T3 "
+                   f"ON T2.{quote(b.right_fk)} = T3.{right.pk.sql} WHERE T3.{rn.sql} = {_lit(v)}")
 
 
 def join_group(db, rows, rng):
@@ -285,8 +308,8 @@ def join_group(db, rows, rng):
                     f"Count the {child.plural} of every {parent.singular}.",
                     f"For each {parent.singular} {pn.nl}, give the number of {child.plural}.",
                     f"Show every {parent.singular} with its number of {child.plural}."],
-                   f"SELECT T2.{pn.name}, COUNT(*) FROM {child.name} AS T1 JOIN {parent.name} AS T2 "
-                   f"ON T1.{fk} = T2.{parent.pk.name} GROUP BY T2.{pn.name}")
+                   f"SELECT T2.{pn.sql}, COUNT(*) FROM {child.sql} AS T1 JOIN {parent.sql} AS T2 "
+                   f"ON T1.{quote(fk)} = T2.{parent.pk.sql} GROUP BY T2.{pn.sql}")
 
 
 def _any_relation(db: Database, rng):
@@ -305,22 +328,24 @@ def nested_in(db, rows, rng):
                         f"List the {parent.plural} that have some {child.plural}.",
                         f"Find every {parent.singular} with one or more {child.plural}.",
                         f"Show the {pn.nl} of {parent.plural} that appear in any {child.singular}."],
-                       f"SELECT {pn.name} FROM {parent.name} WHERE {parent.pk.name} IN "
-                       f"(SELECT {fk} FROM {child.name})")
+                       f"SELECT {pn.sql} FROM {parent.sql} WHERE {parent.pk.sql} IN "
+                       f"(SELECT {quote(fk)} FROM {child.sql})")
     return Example([f"Which {parent.plural} have no {child.plural}?",
                     f"List the {parent.plural} without any {child.plural}.",
                     f"Find every {parent.singular} that has no {child.singular}.",
                     f"Show the {pn.nl} of {parent.plural} that never appear in a {child.singular}."],
-                   f"SELECT {pn.name} FROM {parent.name} WHERE {parent.pk.name} NOT IN "
-                   f"(SELECT {fk} FROM {child.name})")
+                   f"SELECT {pn.sql} FROM {parent.sql} WHERE {parent.pk.sql} NOT IN "
+                   f"(SELECT {quote(fk)} FROM {child.sql})")
 
 
 def set_operation(db, rows, rng):
     t = _entity(db, rng, ("num", "cat"))
+    if t is None:
+        return None
     c = rng.choice(t.by_role("cat"))
     x = rng.choice(t.by_role("num"))
     a, b = sorted((_value(rows, t, x.name, rng), _value(rows, t, x.name, rng)))
-    base = f"SELECT {c.name} FROM {t.name} WHERE {x.name}"
+    base = f"SELECT {c.sql} FROM {t.sql} WHERE {x.sql}"
     roll = rng.random()
     if roll < 0.34:
         return Example([f"Which {c.nl} values have both a {t.singular} with {x.nl} above {b} and one with "
@@ -344,8 +369,8 @@ def set_operation(db, rows, rng):
                     f"List the {t.plural} whose {c.nl} is {v}, excluding those with {x.nl} over {b}.",
                     f"Find {t.plural} with {c.nl} {v} except the ones whose {x.nl} is greater than {b}.",
                     f"Show the {n.nl} of {t.plural} with {c.nl} {v}, leaving out any with {x.nl} above {b}."],
-                   f"SELECT {n.name} FROM {t.name} WHERE {c.name} = {_lit(v)} EXCEPT "
-                   f"SELECT {n.name} FROM {t.name} WHERE {x.name} > {b}")
+                   f"SELECT {n.sql} FROM {t.sql} WHERE {c.sql} = {_lit(v)} EXCEPT "
+                   f"SELECT {n.sql} FROM {t.sql} WHERE {x.sql} > {b}")
 
 
 PATTERNS: tuple[Pattern, ...] = (

@@ -1,13 +1,22 @@
-"""The five demo databases: schemas, natural-language names and value pools.
+"""The demo's databases: built from a domain of the catalog (demo.catalog), each with its own names.
 
 Each table has an integer primary key; entity tables have a `name`-role
 column; relations are foreign keys from a child to a parent table, and
-bridge tables link two parents (customer -> purchase <- product).
+bridge tables link two parents (customer -> purchase <- product). A database
+picks, per concept, one of its table names (dev databases only the held-out
+last one), two or three of its columns with one of their names each, and
+one naming style for all its identifiers (snake_case, PascalCase, plural
+table names, UPPER CASE); some have a column whose name holds a space, and
+some name tables with SQL keywords (`order`), quoted wherever SQL uses them.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
+
+from sqlforge.demo.catalog import COLUMN_QUALIFIERS, CONCEPTS, EVENTS, TABLE_QUALIFIERS, Attr, Concept, Domain
+from sqlforge.identifiers import quote
 
 
 @dataclass(frozen=True)
@@ -19,6 +28,11 @@ class Col:
     gen: tuple = ()  # value generator spec, see demo.generate._values
     ref: str = ""  # parent table for role == "fk"
 
+    @property
+    def sql(self) -> str:
+        """The name as SQL writes it (quoted where SQLite needs it)."""
+        return quote(self.name)
+
 
 @dataclass(frozen=True)
 class Table:
@@ -27,6 +41,10 @@ class Table:
     plural: str
     rows: int
     cols: tuple[Col, ...]
+
+    @property
+    def sql(self) -> str:
+        return quote(self.name)
 
     @property
     def pk(self) -> Col:
@@ -67,166 +85,92 @@ class Database:
         return next(t for t in self.tables if t.name == name)
 
 
-FIRST_NAMES = ("Ava", "Liam", "Mia", "Noah", "Emma", "Oliver", "Sofia", "Lucas", "Chloe", "Ethan", "Grace",
-               "Henry", "Isla", "Jack", "Lily", "Mason", "Nora", "Owen", "Ruby", "Samuel", "Zoe", "Adam",
-               "Bella", "Caleb", "Diana", "Felix", "Hannah", "Ivan", "Julia", "Leo")
-LAST_NAMES = ("Smith", "Garcia", "Brown", "Nguyen", "Patel", "Kim", "Lopez", "Miller", "Davis", "Wilson",
-              "Moore", "Taylor", "Clark", "Lewis", "Walker", "Young", "Allen", "King", "Wright", "Scott",
-              "Green", "Baker", "Adams", "Nelson", "Hill", "Campbell")
-CITIES = ("Boston", "Chicago", "Denver", "Austin", "Seattle", "Miami", "Portland", "Atlanta", "Phoenix", "Dallas")
-ADJECTIVES = ("Silent", "Golden", "Hidden", "Broken", "Distant", "Crimson", "Quiet", "Endless", "Frozen",
-              "Burning", "Lost", "Wild", "Bright", "Dark", "Secret")
-NOUNS = ("River", "Garden", "Empire", "Voyage", "Mountain", "Harbor", "Forest", "Mirror", "Kingdom", "Island",
-         "Shadow", "Storm", "Bridge", "Letter", "Dream")
+STYLES = ("snake", "snake", "snake", "pascal", "plural", "upper")
+SPACED_COLUMN_SHARE = 0.15  # databases with one column whose name holds a space (as BIRD's names do)
+QUALIFIED_TABLE_SHARE = 0.6  # entity tables named with a qualifier before the concept's name: "regional_clinic"
+QUALIFIED_COLUMN_SHARE = 0.3  # category and number columns likewise: "recorded_age"
 
-DATABASES: tuple[Database, ...] = (
-    Database(
-        "university",
-        (
-            Table("department", "department", "departments", 8, (
-                Col("dept_id", "INTEGER", "department id", "pk"),
-                Col("name", "TEXT", "name", "name", ("pick", ("Physics", "Chemistry", "History", "Biology",
-                                                              "Mathematics", "Economics", "Music", "Philosophy"))),
-                Col("building", "TEXT", "building", "cat", ("choice", ("Watson", "Taylor", "Packard", "Lamberton"))),
-                Col("budget", "INTEGER", "budget", "num", ("int", 50, 900, 1000)),
-            )),
-            Table("instructor", "instructor", "instructors", 40, (
-                Col("instructor_id", "INTEGER", "instructor id", "pk"),
-                Col("name", "TEXT", "name", "name", ("person",)),
-                Col("dept_id", "INTEGER", "department id", "fk", ref="department"),
-                Col("rank", "TEXT", "rank", "cat", ("choice", ("Professor", "Associate", "Assistant", "Lecturer"))),
-                Col("salary", "INTEGER", "salary", "num", ("int", 40, 150, 1000)),
-                Col("hire_year", "INTEGER", "hire year", "num", ("int", 1990, 2022, 1)),
-            )),
-            Table("course", "course", "courses", 40, (
-                Col("course_id", "INTEGER", "course id", "pk"),
-                Col("title", "TEXT", "title", "name", ("title",)),
-                Col("dept_id", "INTEGER", "department id", "fk", ref="department"),
-                Col("level", "TEXT", "level", "cat", ("choice", ("Intro", "Intermediate", "Advanced"))),
-                Col("credits", "INTEGER", "credits", "num", ("int", 1, 6, 1)),
-            )),
-        ),
-        relations=(Relation("instructor", "dept_id", "department", "work in"),
-                   Relation("course", "dept_id", "department", "are offered by")),
-    ),
-    Database(
-        "retail",
-        (
-            Table("customer", "customer", "customers", 40, (
-                Col("customer_id", "INTEGER", "customer id", "pk"),
-                Col("name", "TEXT", "name", "name", ("person",)),
-                Col("city", "TEXT", "city", "cat", ("choice", CITIES)),
-                Col("age", "INTEGER", "age", "num", ("int", 18, 80, 1)),
-            )),
-            Table("product", "product", "products", 30, (
-                Col("product_id", "INTEGER", "product id", "pk"),
-                Col("name", "TEXT", "name", "name", ("pick", (
-                    "Laptop", "Phone", "Tablet", "Camera", "Blender", "Toaster", "Kettle", "Desk Lamp", "Backpack",
-                    "Headphones", "Monitor", "Keyboard", "Drill", "Hammer", "Rake", "Shovel", "Puzzle", "Kite",
-                    "Robot Kit", "Board Game", "Novel", "Cookbook", "Atlas", "Notebook", "Pan", "Knife Set",
-                    "Mixer", "Speaker", "Watch", "Printer"))),
-                Col("category", "TEXT", "category", "cat", ("choice", ("Electronics", "Books", "Garden", "Toys",
-                                                                       "Kitchen"))),
-                Col("price", "INTEGER", "price", "num", ("int", 5, 900, 1)),
-            )),
-            Table("purchase", "purchase", "purchases", 120, (
-                Col("purchase_id", "INTEGER", "purchase id", "pk"),
-                Col("customer_id", "INTEGER", "customer id", "fk", ref="customer"),
-                Col("product_id", "INTEGER", "product id", "fk", ref="product"),
-                Col("quantity", "INTEGER", "quantity", "num", ("int", 1, 10, 1)),
-                Col("channel", "TEXT", "channel", "cat", ("choice", ("online", "store", "phone"))),
-            )),
-        ),
-        bridges=(Bridge("purchase", "customer", "customer_id", "product", "product_id", "bought"),),
-    ),
-    Database(
-        "library",
-        (
-            Table("author", "author", "authors", 25, (
-                Col("author_id", "INTEGER", "author id", "pk"),
-                Col("name", "TEXT", "name", "name", ("person",)),
-                Col("country", "TEXT", "country", "cat", ("choice", ("France", "Japan", "Brazil", "Canada", "Kenya",
-                                                                     "India"))),
-                Col("birth_year", "INTEGER", "birth year", "num", ("int", 1900, 1995, 1)),
-            )),
-            Table("book", "book", "books", 60, (
-                Col("book_id", "INTEGER", "book id", "pk"),
-                Col("title", "TEXT", "title", "name", ("title",)),
-                Col("author_id", "INTEGER", "author id", "fk", ref="author"),
-                Col("genre", "TEXT", "genre", "cat", ("choice", ("Mystery", "Fantasy", "Romance", "Poetry",
-                                                                 "Science"))),
-                Col("pages", "INTEGER", "pages", "num", ("int", 80, 900, 1)),
-            )),
-            Table("member", "member", "members", 30, (
-                Col("member_id", "INTEGER", "member id", "pk"),
-                Col("name", "TEXT", "name", "name", ("person",)),
-                Col("city", "TEXT", "city", "cat", ("choice", CITIES)),
-                Col("age", "INTEGER", "age", "num", ("int", 12, 85, 1)),
-            )),
-            Table("loan", "loan", "loans", 120, (
-                Col("loan_id", "INTEGER", "loan id", "pk"),
-                Col("book_id", "INTEGER", "book id", "fk", ref="book"),
-                Col("member_id", "INTEGER", "member id", "fk", ref="member"),
-                Col("days", "INTEGER", "days", "num", ("int", 1, 60, 1)),
-            )),
-        ),
-        relations=(Relation("book", "author_id", "author", "were written by"),),
-        bridges=(Bridge("loan", "member", "member_id", "book", "book_id", "borrowed"),),
-    ),
-    Database(
-        "hospital",
-        (
-            Table("doctor", "doctor", "doctors", 20, (
-                Col("doctor_id", "INTEGER", "doctor id", "pk"),
-                Col("name", "TEXT", "name", "name", ("person",)),
-                Col("specialty", "TEXT", "specialty", "cat", ("choice", ("Cardiology", "Neurology", "Pediatrics",
-                                                                         "Oncology", "Surgery"))),
-                Col("experience_years", "INTEGER", "years of experience", "num", ("int", 1, 40, 1)),
-            )),
-            Table("patient", "patient", "patients", 50, (
-                Col("patient_id", "INTEGER", "patient id", "pk"),
-                Col("name", "TEXT", "name", "name", ("person",)),
-                Col("city", "TEXT", "city", "cat", ("choice", CITIES)),
-                Col("age", "INTEGER", "age", "num", ("int", 1, 95, 1)),
-            )),
-            Table("appointment", "appointment", "appointments", 150, (
-                Col("appointment_id", "INTEGER", "appointment id", "pk"),
-                Col("doctor_id", "INTEGER", "doctor id", "fk", ref="doctor"),
-                Col("patient_id", "INTEGER", "patient id", "fk", ref="patient"),
-                Col("fee", "INTEGER", "fee", "num", ("int", 50, 500, 10)),
-                Col("status", "TEXT", "status", "cat", ("choice", ("scheduled", "completed", "cancelled"))),
-            )),
-        ),
-        bridges=(Bridge("appointment", "patient", "patient_id", "doctor", "doctor_id", "visited"),),
-    ),
-    Database(
-        "sports",
-        (
-            Table("team", "team", "teams", 12, (
-                Col("team_id", "INTEGER", "team id", "pk"),
-                Col("name", "TEXT", "name", "name", ("pick", ("Falcons", "Tigers", "Sharks", "Wolves", "Eagles",
-                                                              "Bears", "Hornets", "Comets", "Rangers", "Pirates",
-                                                              "Giants", "Lions"))),
-                Col("city", "TEXT", "city", "cat", ("choice", CITIES)),
-                Col("founded_year", "INTEGER", "founded year", "num", ("int", 1880, 2010, 1)),
-            )),
-            Table("player", "player", "players", 80, (
-                Col("player_id", "INTEGER", "player id", "pk"),
-                Col("name", "TEXT", "name", "name", ("person",)),
-                Col("team_id", "INTEGER", "team id", "fk", ref="team"),
-                Col("position", "TEXT", "position", "cat", ("choice", ("Guard", "Forward", "Center", "Keeper"))),
-                Col("age", "INTEGER", "age", "num", ("int", 18, 40, 1)),
-                Col("salary", "INTEGER", "salary", "num", ("int", 100, 900, 1000)),
-            )),
-            Table("coach", "coach", "coaches", 12, (
-                Col("coach_id", "INTEGER", "coach id", "pk"),
-                Col("name", "TEXT", "name", "name", ("person",)),
-                Col("team_id", "INTEGER", "team id", "fk", ref="team"),
-                Col("nationality", "TEXT", "nationality", "cat", ("choice", ("Spain", "Italy", "Germany", "Mexico"))),
-                Col("years", "INTEGER", "years", "num", ("int", 1, 25, 1)),
-            )),
-        ),
-        relations=(Relation("player", "team_id", "team", "play for"),
-                   Relation("coach", "team_id", "team", "coach")),
-    ),
-)
+
+def _styled(snake: str, style: str) -> str:
+    if style == "pascal":
+        return "".join(part.capitalize() for part in snake.split("_"))
+    if style == "upper":
+        return snake.upper()
+    return snake
+
+
+def _variant(concept: Concept, held_out: bool, rng: random.Random) -> tuple[str, str, str]:
+    base, singular, plural = concept.tables[-1] if held_out else rng.choice(concept.tables[:-1])
+    if concept.label is not None and rng.random() < QUALIFIED_TABLE_SHARE:  # entity tables, not events
+        q = rng.choice(TABLE_QUALIFIERS["dev" if held_out else "train"])
+        return f"{q}_{base}", f"{q} {singular}", f"{q} {plural}"
+    return base, singular, plural
+
+
+def _column(attr: Attr, style: str, held_out: bool, rng: random.Random) -> Col:
+    name, nl = rng.choice(attr.names), attr.nl
+    if attr.role in ("cat", "num") and rng.random() < QUALIFIED_COLUMN_SHARE:
+        q = rng.choice(COLUMN_QUALIFIERS["dev" if held_out else "train"])
+        name, nl = f"{q}_{name}", f"{q} {nl}"
+    return Col(_styled(name, style), attr.type, nl, attr.role, attr.gen)
+
+
+def build_database(domain: Domain, db_id: str, held_out: bool, rng: random.Random) -> Database:
+    """One database of `domain`: its names drawn with `rng`, from the dev-only names when `held_out`."""
+    concepts = {c.key: c for c in CONCEPTS + EVENTS}
+    style = rng.choice(STYLES)
+    short_pk = rng.random() < 0.25  # every key is `id` (the foreign keys still say whose)
+    names: dict[str, tuple[str, str, str]] = {}
+    pk_of: dict[str, str] = {}
+    fk_of: dict[str, str] = {}  # a foreign key to the concept's table
+    for key in domain.concepts + tuple(e.event for e in domain.events):
+        base, singular, plural = _variant(concepts[key], held_out, rng)
+        table = _styled(base + "s" if style == "plural" and not base.endswith("s") else base, style)
+        names[key] = (table, singular, plural)
+        fk_of[key] = _styled(f"{base}_id", style)
+        pk_of[key] = _styled("id", style) if short_pk else fk_of[key]
+
+    def attrs_of(concept: Concept) -> list[Col]:
+        picked = rng.sample(concept.attrs, min(len(concept.attrs), rng.randint(2, 3)))
+        return [_column(a, style, held_out, rng) for a in picked]
+
+    tables = []
+    for key in domain.concepts:
+        concept = concepts[key]
+        table, singular, plural = names[key]
+        assert concept.label is not None, key
+        cols = [Col(pk_of[key], "INTEGER", f"{singular} id", "pk"), _column(concept.label, style, held_out, rng)]
+        cols += [Col(fk_of[link.parent], "INTEGER", f"{names[link.parent][1]} id", "fk", ref=names[link.parent][0])
+                 for link in domain.links if link.child == key]
+        cols += attrs_of(concept)
+        tables.append(Table(table, singular, plural, rng.randint(*concept.rows), tuple(cols)))
+    for event in domain.events:
+        concept = concepts[event.event]
+        table, singular, plural = names[event.event]
+        cols = [Col(pk_of[event.event], "INTEGER", f"{singular} id", "pk")]
+        cols += [Col(fk_of[side], "INTEGER", f"{names[side][1]} id", "fk", ref=names[side][0])
+                 for side in (event.left, event.right)]
+        cols += attrs_of(concept)
+        tables.append(Table(table, singular, plural, rng.randint(*concept.rows), tuple(cols)))
+    if rng.random() < SPACED_COLUMN_SHARE:
+        tables = _one_spaced_column(tables, rng)
+    relations = tuple(Relation(names[link.child][0], fk_of[link.parent], names[link.parent][0], link.phrase)
+                      for link in domain.links)
+    bridges = tuple(Bridge(names[e.event][0], names[e.left][0], fk_of[e.left], names[e.right][0], fk_of[e.right],
+                           e.verb) for e in domain.events)
+    return Database(db_id, tuple(tables), relations, bridges)
+
+
+def _one_spaced_column(tables: list[Table], rng: random.Random) -> list[Table]:
+    """One category or number column whose name has two words gets them with a space between."""
+    options = [(i, j) for i, t in enumerate(tables) for j, c in enumerate(t.cols)
+               if c.role in ("cat", "num") and "_" in c.name]
+    if not options:
+        return tables
+    i, j = rng.choice(options)
+    t = tables[i]
+    cols = list(t.cols)
+    cols[j] = Col(cols[j].name.replace("_", " "), cols[j].type, cols[j].nl, cols[j].role, cols[j].gen)
+    tables = list(tables)
+    tables[i] = Table(t.name, t.singular, t.plural, t.rows, tuple(cols))
+    return tables
