@@ -102,8 +102,13 @@ def check_db_id(db_id: str, where: str) -> str:
     return db_id
 
 
-def check_database(db_path: Path, where: str) -> dict[str, set[str]]:
-    """{table: {columns}} of a readable SQLite file, or an InputError that says which record needed it."""
+def check_database(db_path: Path, where: str, skipped: list[tuple[str, str]] | None = None) -> dict[str, set[str]]:
+    """{table: {columns}} of a readable SQLite file, or an InputError that says which record needed it.
+
+    Schema only: sqlite_master and PRAGMA table_info (which compiles a view but runs nothing, so no row is
+    read here). One table or view that cannot be described (a view over a dropped table, a virtual table
+    whose module this SQLite lacks) is left out, with (name, error) appended to `skipped`; the database is
+    called corrupt only when its schema cannot be read at all."""
     if not db_path.is_file():
         raise InputError(f"{where}: database file {db_path} is missing")
     with db_path.open("rb") as f:
@@ -116,8 +121,14 @@ def check_database(db_path: Path, where: str) -> dict[str, set[str]]:
         conn = open_readonly(db_path)
         try:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            return {table.lower(): {row[1].lower() for row in conn.execute(f"PRAGMA table_info({quote(table)})")}
-                    for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
+            found = {}
+            for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')").fetchall():
+                try:
+                    found[table.lower()] = {row[1].lower() for row in conn.execute(f"PRAGMA table_info({quote(table)})")}
+                except Exception as e:  # this object only: the rest of the database stays usable
+                    if skipped is not None:
+                        skipped.append((table, " ".join(str(e).split())))
+            return found
         finally:
             conn.close()
     except Exception as e:
