@@ -114,7 +114,7 @@ def _permutation_exists(gold: list[tuple], pred: list[tuple], n_cols: int, clock
         return False
     vector_id: dict = {}
     p_vec = [vector_id.setdefault(c, len(vector_id)) for c in p_cols]
-    return sides.search(*refined, p_vec, 0)
+    return sides.search(refined[0], refined[1], p_vec, 0)
 
 
 def _candidate_count(colour: list[int]) -> int:
@@ -212,6 +212,6 @@ class _Sides:
             g_next, p_next = list(g_colour), list(p_colour)
             g_next[i], p_next[j] = pinned, pinned
             refined = self.refine(g_next, p_next)
-            if refined is not None and self.search(*refined, p_vec, depth + 1):
+            if refined is not None and self.search(refined[0], refined[1], p_vec, depth + 1):
                 return True
         return False
