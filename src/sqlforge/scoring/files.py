@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlforge.data.datasets import load_tables
+from sqlforge.data.datasets import check_db_id, load_tables
 from sqlforge.official.hardness import spider_hardness
 from sqlforge.official.judge import COMPARE_BUDGET, RULES, verdicts
 from sqlforge.official.exact_match import exact_match
@@ -68,6 +68,8 @@ def load_questions(rules: str, gold: str | Path, pred: str | Path, db_dir: str |
         questions = [{**g, "pred": sql, "db_path": _db_path(db_dir, pred_db)} for g, (sql, pred_db) in zip(golds, preds)]
     for i, q in enumerate(questions):
         q["index"] = i
+        check_db_id(q["db_id"], f"{gold}: {question_name(i)}")  # a plain folder name that fits a file name
+        check_db_id(Path(q["db_path"]).parent.name, f"{pred}: {question_name(i)}")
         gold_db = _db_path(db_dir, q["db_id"])
         if not gold_db.is_file():
             raise InputError(f"{gold}: {question_name(i)} names database {q['db_id']!r}, but {gold_db} is missing")
