@@ -21,7 +21,8 @@ from sqlforge.demo.generate import generate_demo
 from sqlforge.io import InputError, atomic_path, write_json
 from sqlforge.base_model import write_base_pointer
 from sqlforge.prompts import TEMPLATE_DIR
-from sqlforge.data.schema import serialize_schema
+from sqlforge.data.schema import SchemaReader, serialize_schema
+from sqlforge.sandbox.executor import sandbox_executor
 from sqlforge.data.sources import expand_nested_zips, find_root, is_url, materialize
 from sqlforge.train.tiny_model import build_tiny_model
 
@@ -88,8 +89,11 @@ def tokenizer_corpus(params, raw: Path) -> list[str]:
         texts += [ex.question, ex.gold]
     # schemas are model input at inference, so dev databases are included
     databases = {ex.db_id: (split.tables[ex.db_id], ex.db_path) for split in splits.values() for ex in split.examples}
-    for db_id, (entry, db_path) in sorted(databases.items()):
-        texts += [serialize_schema(entry, db_path, 3)] * 50
+    # sample values read in the sandbox, under its bounds: a dataset's view may be endless or huge
+    with sandbox_executor(params.sandbox, params.sandbox.timeout_s) as executor:
+        reader = SchemaReader(executor)
+        for db_id, (entry, db_path) in sorted(databases.items()):
+            texts += [serialize_schema(entry, db_path, 3, reader=reader)] * 50
     return texts
 
 

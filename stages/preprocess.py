@@ -29,12 +29,14 @@ from sqlforge.prompts import example_prompt, render
 from sqlforge.data.psg import hard_reasons, psg_prefixes
 from sqlforge.records import inference_messages
 from sqlforge.data.revision import revision_examples
-from sqlforge.data.schema import fit_schema, load_descriptions
+from sqlforge.data.schema import SchemaReader, fit_schema, load_descriptions
 from sqlforge.sandbox.executor import sandbox_executor
 
 
-def schema_texts(split: Split, cfg, tokenizer) -> dict[str, str]:
-    """Schema text of every database the split's examples use, trimmed to the token budget."""
+def schema_texts(split: Split, cfg, tokenizer, reader: SchemaReader) -> dict[str, str]:
+    """Schema text of every database the split's examples use, trimmed to the token budget; every query on
+    a database runs in the reader's sandbox, and a table it cannot sample within bounds stays unsampled
+    (reader.unsampled)."""
     texts: dict[str, str] = {}
     for ex in split.examples:
         if ex.db_id in texts:
@@ -42,10 +44,16 @@ def schema_texts(split: Split, cfg, tokenizer) -> dict[str, str]:
         descriptions = load_descriptions(Path(ex.db_path).parent) if cfg.descriptions else None
         try:
             texts[ex.db_id] = fit_schema(split.tables[ex.db_id], ex.db_path, cfg.sample_values, cfg.max_schema_tokens,
-                                         lambda text: len(tokenizer(text)["input_ids"]), descriptions)
+                                         lambda text: len(tokenizer(text)["input_ids"]), descriptions, reader)
         except ValueError as e:
             raise InputError(f"{split.tables_path}: database {ex.db_id!r}: {e}") from None
     return texts
+
+
+def unsampled_counts(reader: SchemaReader) -> dict:
+    """preprocess metrics: tables left without sample values because reading them passed the sandbox's bounds."""
+    names = sorted(f"{Path(db).stem}.{table}" for db, table in reader.unsampled)
+    return {"unsampled_tables": len(names), "unsampled_table_names": names[:50]}
 
 
 def base_model_predictions(model_dir: str, records: list[dict], engine_cfg) -> list[str]:
@@ -94,8 +102,13 @@ def main() -> None:
             counts["dev_gold_failures"] = gold_failures([ex.to_dict() for ex in splits["dev"].examples], rules, judge)
 
         records = {}
+        # schema reads (declared types, sample values) under the sandbox's own bounds and timeout
+        with sandbox_executor(params.sandbox, params.sandbox.timeout_s) as schema_executor:
+            reader = SchemaReader(schema_executor)
+            schemas_by_split = {split: schema_texts(loaded, cfg, tokenizer, reader) for split, loaded in splits.items()}
+        counts.update(unsampled_counts(reader))
         for split, loaded in splits.items():
-            schemas = schema_texts(loaded, cfg, tokenizer)
+            schemas = schemas_by_split[split]
             records[split] = [{**ex.to_dict(), "schema": schemas[ex.db_id]} for ex in loaded.examples]
             counts[split] = len(records[split])
             counts[f"{split}_by_difficulty"] = dict(sorted(Counter(r["difficulty"] for r in records[split]).items()))

@@ -117,3 +117,31 @@ def test_every_profile_passes_the_same_validation(profile, tmp_path):
     written.write_text((REPO / "params.yaml").read_text())
     apply_profile(profile, written)
     assert yaml.safe_load(written.read_text()) == merged
+
+
+def test_non_finite_numbers_in_a_params_file_are_one_line_exit_2(tmp_path):
+    """Rule pinned: YAML's .nan and .inf are refused for a Seconds key (sandbox.timeout_s) and a plain float key
+    (rm.margin_scale), naming the key, and a command given such a file exits 2 with that one line."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO, write_params
+
+    for key, section, value in (("timeout_s", "sandbox", ".nan"), ("timeout_s", "sandbox", ".inf"),
+                                ("margin_scale", "rm", ".inf"), ("margin_scale", "rm", "-.inf")):
+        path = write_params(tmp_path / "params.yaml", {})
+        text = path.read_text()
+        start = text.index(f"\n{section}:")
+        at = text.index(f"  {key}: ", start)
+        end = text.index("\n", at)
+        path.write_text(text[:at] + f"  {key}: {value}" + text[end:])
+        with pytest.raises(InputError) as info:
+            load_params(path)
+        assert f"'{section}.{key}': input should be a finite number" in str(info.value)
+        proc = subprocess.run([sys.executable, "-m", "sqlforge.commands", "evaluate", "--rules", "bird", "--gold",
+                               tmp_path / "dev.json", "--pred", tmp_path / "p.json", "--db", tmp_path,
+                               "--out", tmp_path / "v.jsonl", "--params", path], capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": str(REPO / "src")}, cwd=REPO, timeout=60)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+        assert f"'{section}.{key}': input should be a finite number" in proc.stderr

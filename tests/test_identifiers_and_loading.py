@@ -14,7 +14,7 @@ from real_formats import make_spider, make_spider_keywords
 from sqlforge.data.datasets import load_spider, load_split
 from sqlforge.data.gold_filter import executable_golds
 from sqlforge.io import InputError, read_json, read_jsonl
-from sqlforge.data.schema import schema_blocks
+from sqlforge.data.schema import SchemaReader, schema_blocks
 from sqlforge.identifiers import quote
 from sqlforge.data.sources import _extract, materialize, tree_sha256
 from test_real_datasets import metrics, read_jsonl as read_lines, run_stages
@@ -48,7 +48,9 @@ def test_keyword_database_loads_and_its_schema_text_quotes_every_keyword(tmp_pat
     root = make_spider_keywords(tmp_path / "spider")
     dev = load_spider(root, "dev")
     assert len(dev.examples) == 5
-    text = "\n".join(schema_blocks(dev.tables["railway"], dev.examples[0].db_path, sample_values=2))
+    with make_executor() as executor:
+        text = "\n".join(schema_blocks(dev.tables["railway"], dev.examples[0].db_path, sample_values=2,
+                                       reader=SchemaReader(executor)))
     assert '"From" TEXT /* e.g. \'London\', \'Paris\' */' in text
     assert 'CREATE TABLE "order" (' in text and '"group" TEXT /* e.g. \'alpha\', \'beta\' */' in text
     assert '"2nd place" TEXT' in text and "FOREIGN KEY (Train_ID) REFERENCES train(Train_ID)" in text
@@ -214,5 +216,8 @@ def test_a_column_that_cannot_be_sampled_gets_no_values(tmp_path):
                        "CREATE VIEW v AS SELECT abs(x) AS y FROM t;")
     conn.close()
     entry = tables_entry("v", [("t", [("x", "number")]), ("v", [("y", "number")])], [], [])
-    blocks = schema_blocks(entry, str(db), sample_values=2)
+    with make_executor() as executor:
+        reader = SchemaReader(executor)
+        blocks = schema_blocks(entry, str(db), sample_values=2, reader=reader)
+    assert not reader.unsampled  # a runtime error is no bound passed: that column only goes without values
     assert blocks[1] == "CREATE TABLE v (y TEXT);" and "e.g. -9223372036854775808" in blocks[0]

@@ -157,3 +157,33 @@ def test_caller_memory_after_all_attacks(sandbox):
     assert sandbox["normal"] == len(ATTACKS)  # ran after every attack
     assert own_rss_mb() - sandbox["rss_mb"] < RSS_GROWTH_MB
     assert sandbox["executor"].execute(sandbox["db"], "SELECT name FROM item WHERE id = 7").rows == [("item00007",)]
+
+
+def test_read_only_table_functions_run_and_writes_stay_denied(tmp_path):
+    """Decided: table-valued functions that only read are allowed (json_each, json_tree, FTS5 queries and the
+    pragma_* functions of the introspection pragmas); pragma assignments, pragmas outside that list (even as
+    functions: pragma_integrity_check can run for long; pragma_database_list shows the file path) and every
+    write stay denied. Before, each of these reads was refused."""
+    from sqlforge.sandbox.sqlite import DENIED, OK, open_readonly, run_query
+
+    db = tmp_path / "fts.sqlite"
+    conn = sqlite3.connect(db)
+    conn.executescript("CREATE TABLE customer (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO customer VALUES (1, 'ann');"
+                       "CREATE VIRTUAL TABLE notes USING fts5(body); INSERT INTO notes VALUES ('hello world');")
+    conn.close()
+    ro = open_readonly(db)
+    reads = {"SELECT value FROM json_each('[1, 2]')": [(1,), (2,)],
+             "SELECT key FROM json_tree('{\"a\": 1}') WHERE key = 'a'": [("a",)],
+             "SELECT name FROM pragma_table_info('customer')": [("id",), ("name",)],
+             "SELECT count(*) FROM pragma_foreign_key_list('customer')": [(0,)],
+             "SELECT * FROM pragma_user_version": [(0,)],
+             "SELECT body FROM notes WHERE notes MATCH 'hello'": [("hello world",)]}
+    for sql, rows in reads.items():
+        result = run_query(ro, sql, 5.0, 100, 1 << 20)
+        assert (result.error_kind, result.rows) == (OK, rows), (sql, result.error)
+    for sql in ("PRAGMA user_version = 3", "SELECT * FROM pragma_integrity_check",
+                "SELECT * FROM pragma_database_list", "PRAGMA journal_mode = WAL", "UPDATE sqlite_master SET name = 'x'",
+                "UPDATE customer SET name = 'x'", "INSERT INTO notes VALUES ('x')", "DELETE FROM notes",
+                "INSERT INTO notes(notes) VALUES ('optimize')", "CREATE TABLE x (a)"):
+        assert run_query(ro, sql, 5.0, 100, 1 << 20).error_kind == DENIED, sql
+    ro.close()

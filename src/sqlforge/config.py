@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import AfterValidator, ConfigDict, Field, Strict, TypeAdapter, ValidationError
+from pydantic import AfterValidator, AllowInfNan, ConfigDict, Field, Strict, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
 from sqlforge.io import InputError
 
 # Scalars are strict (no "3" for 3, no true for 1); an int is accepted where a float is declared.
 Int = Annotated[int, Strict()]
-Float = Annotated[float, Strict()]
+Float = Annotated[float, Strict(), AllowInfNan(False)]  # finite in every class, whatever its config
 Str = Annotated[str, Strict()]
 Bool = Annotated[bool, Strict()]
 

@@ -29,7 +29,7 @@ from sqlforge.data.datasets import check_database
 from sqlforge.extract import extract_sql
 from sqlforge.io import InputError
 from sqlforge.prompts import render, sql_messages
-from sqlforge.data.schema import database_entry, fit_schema, load_descriptions
+from sqlforge.data.schema import SchemaReader, database_entry, fit_schema, load_descriptions
 from sqlforge.sandbox.executor import sandbox_executor
 from sqlforge.sandbox.sqlite import ExecResult
 
@@ -101,18 +101,22 @@ def model_context(model_dir: Path) -> tuple[int, str] | None:
     return min(found) if found else None
 
 
-def open_database(db_path: str | Path) -> tuple[Path, dict]:
-    """The database's path and tables.json-style entry; one-line InputError when it cannot be asked about."""
+def open_database(db_path: str | Path) -> tuple[Path, dict, list[str]]:
+    """The database's path, tables.json-style entry and notes on objects left out (a view that no longer
+    compiles, a virtual table of a module this SQLite lacks: the rest of the database is still asked about);
+    one-line InputError when it cannot be asked about at all."""
     path = Path(db_path)
     if path.is_dir():
         inside = sorted(p.name for p in path.glob("*.sqlite"))[:3]
         hint = f" (it holds {', '.join(inside)})" if inside else ""
         raise InputError(f"--db: {path} is a folder, not a database file: pass the SQLite file itself{hint}")
-    check_database(path, "--db")  # missing, not SQLite, corrupt
-    entry = database_entry(path)
+    skipped: list[tuple[str, str]] = []
+    check_database(path, "--db", skipped)  # missing, not SQLite, corrupt; unreadable objects skipped
+    entry = database_entry(path, skipped=skipped)
     if not entry["table_names_original"]:
         raise InputError(f"--db: {path} has no tables: there is nothing to ask about")
-    return path, entry
+    notes = [f"{name}: left out of the schema ({error})" for name, error in dict(skipped).items()]
+    return path, entry, notes
 
 
 class Asker:
@@ -125,7 +129,7 @@ class Asker:
         if selector not in SELECTORS:
             raise InputError(f"--select: {selector!r} is not one of {', '.join(SELECTORS)}")
         # every input is checked before the model loads: a typo costs no loading time
-        self.db_path, entry = open_database(db_path)
+        self.db_path, entry, self.skipped_notes = open_database(db_path)
         self.model_dir = check_model_folder(model_dir)
         self.settings, self.settings_found = prompt_settings.read(self.model_dir, params.preprocess)
         self.selector, self.seed = selector, seed
@@ -145,20 +149,24 @@ class Asker:
         self.engine = load_engine(str(self.model_dir), self.engine_cfg)
         self.tokenizer = self.engine.tokenizer
         descriptions = load_descriptions(self.db_path.parent) if self.settings.descriptions else None
+        self.executor = sandbox_executor(params.sandbox, params.sandbox.timeout_s if timeout_s is None else timeout_s)
+        reader = SchemaReader(self.executor)  # the schema's queries run in the sandbox too
         try:
             self.schema = fit_schema(entry, str(self.db_path), self.settings.sample_values,
                                      self.settings.max_schema_tokens,
-                                     lambda text: len(self.tokenizer(text)["input_ids"]), descriptions)
-        except Exception as e:  # a table the sandbox cannot read (virtual tables of a missing module, ...)
+                                     lambda text: len(self.tokenizer(text)["input_ids"]), descriptions, reader)
+        except Exception as e:
+            self.executor.close()
             raise InputError(f"--db: {self.db_path}: cannot read the schema: {e}") from None
-        self.executor = sandbox_executor(params.sandbox, params.sandbox.timeout_s if timeout_s is None else timeout_s)
+        self.skipped_notes += [f"{table}: left without sample values (reading it passed the sandbox's bounds)"
+                               for _, table in sorted(reader.unsampled)]
         self._reward_model = None
 
     def notes(self) -> list[str]:
         """What the user should know about how questions are asked (shown once)."""
         if self.settings_found:
-            return []
-        return [f"{self.model_dir} has no {prompt_settings.FILENAME}: prompting with this checkout's templates and "
+            return list(self.skipped_notes)
+        return self.skipped_notes + [f"{self.model_dir} has no {prompt_settings.FILENAME}: prompting with this checkout's templates and "
                 f"preprocess defaults (sample_values {self.settings.sample_values}, descriptions "
                 f"{self.settings.descriptions}, max_schema_tokens {self.settings.max_schema_tokens})"]
 

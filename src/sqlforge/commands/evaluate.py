@@ -41,6 +41,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--timeout", type=flags.seconds(), default=None,
                         help="seconds per query, above 0 and at most a day "
                              "(default: the official 60 for Spider, 30 for BIRD)")
+    parser.add_argument("--compare-budget", type=flags.seconds(), default=None,
+                        help="seconds one result comparison may take before the question is scored wrong and "
+                             "counted, as validate does (default: validate.compare_budget_s in --params)")
     parser.add_argument("--workers", type=flags.integer(1, flags.MAX_WORKERS), default=None,
                         help=f"sandbox worker processes, 1 to {flags.MAX_WORKERS} "
                              "(default: validate.workers in --params)")
@@ -54,7 +57,9 @@ def run(args) -> int:
     params = load_params(check_params_file(args.params, "evaluate", "its sandbox section bounds every query"))
     workers = params.validate.workers if args.workers is None else args.workers
     opts = Options(rules=args.rules, etype=args.etype, keep_distinct=args.keep_distinct, plug_value=args.plug_value,
-                   sandbox=params.sandbox, workers=workers, timeout_s=args.timeout)
+                   sandbox=params.sandbox, workers=workers, timeout_s=args.timeout,
+                   compare_budget_s=(params.validate.compare_budget_s if args.compare_budget is None
+                                     else args.compare_budget))
     # tables.json: exact match resolves names and keys by it, and so does the official hardness of each gold
     tables = read_tables(args.tables) if args.rules == "spider" else None
     questions = load_questions(args.rules, args.gold, args.pred, args.db, tables)
@@ -67,7 +72,7 @@ def run(args) -> int:
 
 
 def print_summary(table: dict, rules: str) -> None:
-    levels = [k for k in table if k != "gold_failures"]
+    levels = [k for k in table if k not in ("gold_failures", "compare_budget")]
     out = Table(title=f"{rules} evaluation (official rules)")
     out.add_column("")
     for level in levels:
@@ -80,3 +85,5 @@ def print_summary(table: dict, rules: str) -> None:
     Console().print(out)
     if table["gold_failures"]:
         print(f"gold SQL failing, scored wrong as the official script does: {table['gold_failures']}")
+    if table["compare_budget"]:
+        print(f"result comparisons past --compare-budget, scored wrong: {table['compare_budget']}")

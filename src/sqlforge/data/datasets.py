@@ -85,13 +85,46 @@ def load_tables(path: Path) -> dict[str, dict]:
         for key in ("table_names_original", "column_names_original"):
             if not isinstance(entry.get(key), list):
                 raise InputError(f"{path}: schema {i} ({entry['db_id']!r}) has no list {key!r}")
-        for column in entry["column_names_original"]:
-            if not (isinstance(column, list) and len(column) == 2 and isinstance(column[0], int)
-                    and isinstance(column[1], str)):
-                raise InputError(f"{path}: schema {i} ({entry['db_id']!r}): column entry {column!r} "
-                                 "is not [table_index, name]")
+        _check_entry(entry, f"{path}: schema {i} ({entry['db_id']!r})")
         out[entry["db_id"]] = entry
     return out
+
+
+def _is_index(value, size: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < size
+
+
+def _check_entry(entry: dict, where: str) -> None:
+    """Every name a string and every index in range, so that no later reader (schema text, exact match,
+    hardness) meets an IndexError or a TypeError on a hostile or damaged tables file."""
+    tables, columns = entry["table_names_original"], entry["column_names_original"]
+    for t_idx, name in enumerate(tables):
+        if not isinstance(name, str) or not name:
+            raise InputError(f"{where}: table {t_idx} has name {name!r}, not a non-empty string")
+    for column in columns:
+        if not (isinstance(column, list) and len(column) == 2 and isinstance(column[0], int)
+                and not isinstance(column[0], bool) and isinstance(column[1], str)):
+            raise InputError(f"{where}: column entry {column!r} is not [table_index, name]")
+        if not (column[0] == -1 or _is_index(column[0], len(tables))):
+            raise InputError(f"{where}: column {column[1]!r} has table index {column[0]}, but there are "
+                             f"{len(tables)} tables")
+    for key in ("primary_keys", "foreign_keys"):
+        if not isinstance(entry.get(key, []), list):
+            raise InputError(f"{where}: {key!r} is not a list")
+    for pk in entry.get("primary_keys", []):
+        group = pk if isinstance(pk, list) else [pk]
+        if not group or not all(_is_index(c, len(columns)) for c in group):
+            raise InputError(f"{where}: primary key {pk!r} is not a column index (or a list of them) below "
+                             f"{len(columns)}")
+    for fk in entry.get("foreign_keys", []):
+        if not (isinstance(fk, list) and len(fk) == 2 and all(_is_index(c, len(columns)) for c in fk)):
+            raise InputError(f"{where}: foreign key {fk!r} is not [column index, column index] below {len(columns)}")
+        if any(columns[c][0] < 0 for c in fk):
+            raise InputError(f"{where}: foreign key {fk!r} names the '*' column")
+
+
+# a db_id names a folder and the file <db_id>.sqlite inside it: both must fit a file name (NAME_MAX, 255 bytes)
+_NAME_MAX = 255
 
 
 def check_db_id(db_id: str, where: str) -> str:
@@ -99,11 +132,20 @@ def check_db_id(db_id: str, where: str) -> str:
     so a dataset file cannot make sqlforge read a database outside it."""
     if db_id in (".", "..") or "/" in db_id or "\\" in db_id or "\x00" in db_id or Path(db_id).is_absolute():
         raise InputError(f"{where}: db_id {db_id!r} is not a plain folder name")
+    size = len((db_id + ".sqlite").encode("utf-8", "surrogatepass"))
+    if size > _NAME_MAX:
+        raise InputError(f"{where}: db_id {db_id[:40]!r}... is too long for a file name ({size} bytes with "
+                         f"'.sqlite'; at most {_NAME_MAX})")
     return db_id
 
 
-def check_database(db_path: Path, where: str) -> dict[str, set[str]]:
-    """{table: {columns}} of a readable SQLite file, or an InputError that says which record needed it."""
+def check_database(db_path: Path, where: str, skipped: list[tuple[str, str]] | None = None) -> dict[str, set[str]]:
+    """{table: {columns}} of a readable SQLite file, or an InputError that says which record needed it.
+
+    Schema only: sqlite_master and PRAGMA table_info (which compiles a view but runs nothing, so no row is
+    read here). One table or view that cannot be described (a view over a dropped table, a virtual table
+    whose module this SQLite lacks) is left out, with (name, error) appended to `skipped`; the database is
+    called corrupt only when its schema cannot be read at all."""
     if not db_path.is_file():
         raise InputError(f"{where}: database file {db_path} is missing")
     with db_path.open("rb") as f:
@@ -116,8 +158,14 @@ def check_database(db_path: Path, where: str) -> dict[str, set[str]]:
         conn = open_readonly(db_path)
         try:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            return {table.lower(): {row[1].lower() for row in conn.execute(f"PRAGMA table_info({quote(table)})")}
-                    for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
+            found = {}
+            for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')").fetchall():
+                try:
+                    found[table.lower()] = {row[1].lower() for row in conn.execute(f"PRAGMA table_info({quote(table)})")}
+                except Exception as e:  # this object only: the rest of the database stays usable
+                    if skipped is not None:
+                        skipped.append((table, " ".join(str(e).split())))
+            return found
         finally:
             conn.close()
     except Exception as e:

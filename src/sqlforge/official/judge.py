@@ -107,13 +107,28 @@ def verdicts(records: list[dict], predictions: list[str], rules: str, executor, 
     """
     folders: dict = {}
     plans = [_plan(rec, pred, rules, keep_distinct, plug_value, folders) for rec, pred in zip(records, predictions)]
-    # golds are trusted: they run under the sandbox's larger gold limits, apart from the predictions
-    gold_queries = list(dict.fromkeys((db, gold) for dbs, gold, _ in plans for db in dbs if gold.strip()))
-    pred_queries = [(db, sql) for dbs, _, alts in plans for db in dbs for sql in alts if sql.strip()]
-    golds = dict(zip(gold_queries, executor.execute_many(gold_queries, trusted=True)))
-    preds = dict(zip(pred_queries, executor.execute_many(pred_queries, progress=progress)))
-    return [_verdict(rec, dbs, gold, alts, rules, golds, preds, executor.timeout_s, compare_budget_s)
-            for rec, (dbs, gold, alts) in zip(records, plans)]
+    out = []
+    for start, end in _chunks(len(plans), executor):
+        chunk = plans[start:end]
+        # golds are trusted: they run under the sandbox's larger gold limits, apart from the predictions
+        gold_queries = list(dict.fromkeys((db, gold) for dbs, gold, _ in chunk for db in dbs if gold.strip()))
+        pred_queries = [(db, sql) for dbs, _, alts in chunk for db in dbs for sql in alts if sql.strip()]
+        golds = dict(zip(gold_queries, executor.execute_many(gold_queries, trusted=True)))
+        preds = dict(zip(pred_queries, executor.execute_many(pred_queries, progress=progress)))
+        out += [_verdict(rec, dbs, gold, alts, rules, golds, preds, executor.timeout_s, compare_budget_s)
+                for rec, (dbs, gold, alts) in zip(records[start:end], chunk)]
+        del golds, preds  # judged: only the executor's bounded cache keeps results past this chunk
+    return out
+
+
+# questions judged together per sandbox worker: enough to keep every worker busy, few enough that the
+# results held at once (besides the executor's cache, bounded by sandbox.cache_mb) do not grow with the file
+QUESTIONS_PER_WORKER = 4
+
+
+def _chunks(n: int, executor) -> list[tuple[int, int]]:
+    step = QUESTIONS_PER_WORKER * max(1, getattr(executor, "workers", 1))
+    return [(start, min(n, start + step)) for start in range(0, n, step)]
 
 
 def _run(results: dict, db: str, sql: str, rules: str):
@@ -157,10 +172,12 @@ def _verdict(rec: dict, dbs: list[str], gold_sql: str, alternatives: list[str], 
 def gold_failures(records: list[dict], rules: str, executor) -> dict:
     """Golds that fail, time out or return too much on a database they are judged on: count, kinds, ids."""
     plans = [_plan(rec, "", rules, keep_distinct=True, plug_value=False) for rec in records]
-    queries = [(db, gold) for dbs, gold, _ in plans for db in dbs]
-    results = dict(zip(queries, executor.execute_many(queries, trusted=True)))
-    failed = [(rec["id"], next((results[(db, gold)].error_kind for db in dbs if not results[(db, gold)].ok), None))
-              for rec, (dbs, gold, _) in zip(records, plans)]
+    failed = []
+    for start, end in _chunks(len(plans), executor):  # only error kinds are kept: results go chunk by chunk
+        queries = [(db, gold) for dbs, gold, _ in plans[start:end] for db in dbs]
+        kinds = dict(zip(queries, (r.error_kind for r in executor.execute_many(queries, trusted=True))))
+        failed += [(rec["id"], next((kinds[(db, gold)] for db in dbs if kinds[(db, gold)] != "ok"), None))
+                   for rec, (dbs, gold, _) in zip(records[start:end], plans[start:end])]
     failed = [(qid, kind) for qid, kind in failed if kind]
     return {"count": len(failed), "by_kind": dict(sorted(Counter(kind for _, kind in failed).items())),
             "ids": [qid for qid, _ in failed[:50]]}

@@ -82,7 +82,8 @@ class Executor:
         self.gold_limits = gold_limits
         self.kill_grace_s = kill_grace_s
         self.cache_bytes = cache_bytes
-        self._workers: list[Worker | None] = [None] * max(1, workers)
+        self.workers = max(1, workers)
+        self._workers: list[Worker | None] = [None] * self.workers
         self._cache: OrderedDict[tuple, tuple[ExecResult, int]] = OrderedDict()  # key -> (result, cost)
         self.cache_used_bytes = 0
         self._checked_dbs: set[str] = set()

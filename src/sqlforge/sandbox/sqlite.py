@@ -20,7 +20,17 @@ OK, SYNTAX, RUNTIME, TIMEOUT, DENIED, TOO_LARGE, MULTI, EMPTY, CRASHED, OUT_OF_M
 _ALLOWED_ACTIONS = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION}
 _ALLOWED_ACTIONS.add(getattr(sqlite3, "SQLITE_RECURSIVE", 33))
 _DENIED_FUNCTIONS = {"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer"}
-_READ_PRAGMAS = {"table_info", "table_xinfo", "foreign_key_list", "index_list", "index_info"}
+# pragmas that only read, as statements (`PRAGMA table_info(t)`) or as table-valued functions
+# (`SELECT * FROM pragma_table_info('t')`): these take the name of what they describe ...
+_READ_PRAGMAS = {"table_info", "table_xinfo", "foreign_key_list", "index_list", "index_info", "index_xinfo"}
+# ... and these take no argument at all (given a value, `user_version` or `page_size` would set it)
+_VALUE_PRAGMAS = {"collation_list", "function_list", "module_list", "pragma_list",
+                  "compile_options", "user_version", "schema_version", "application_id", "data_version",
+                  "page_count", "page_size", "freelist_count", "encoding"}
+# a table-valued function (json_each, pragma_*) or a virtual table (FTS) declares its columns by parsing
+# a CREATE TABLE, which SQLite authorizes as SQLITE_UPDATE of sqlite_master's columns; no statement can
+# change sqlite_master itself ("may not be modified"; writable_schema is a pragma, denied), so it is let through
+_SCHEMA_TABLES = {"sqlite_master", "sqlite_temp_master"}
 _PROGRESS_STEPS = 1000
 
 # What a result costs in memory, counted while it is read: a row is a tuple in a list, a cell a Python
@@ -59,8 +69,11 @@ def row_cost(row: tuple) -> int:
 def _authorizer(action, arg1, arg2, db_name, trigger):
     if action == sqlite3.SQLITE_PRAGMA:
         # schema introspection only, and never a pragma assignment
-        ok = (arg1 or "").lower() in _READ_PRAGMAS and arg2 is not None
+        name = (arg1 or "").lower()
+        ok = (name in _READ_PRAGMAS and arg2 is not None) or (name in _VALUE_PRAGMAS and arg2 is None)
         return sqlite3.SQLITE_OK if ok else sqlite3.SQLITE_DENY
+    if action == sqlite3.SQLITE_UPDATE and (arg1 or "").lower() in _SCHEMA_TABLES:
+        return sqlite3.SQLITE_OK
     if action not in _ALLOWED_ACTIONS:
         return sqlite3.SQLITE_DENY
     if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in _DENIED_FUNCTIONS:
@@ -120,7 +133,8 @@ def _classify(exc: BaseException) -> str:
         return OUT_OF_MEMORY
     if "too big" in msg:  # SQLITE_LIMIT_LENGTH: a string or blob over the result byte cap
         return TOO_LARGE
-    if "not authorized" in msg or "authorization denied" in msg or "prohibited" in msg or "readonly" in msg or "read-only" in msg:
+    if ("not authorized" in msg or "authorization denied" in msg or "prohibited" in msg or "readonly" in msg
+            or "read-only" in msg or "may not be modified" in msg):
         return DENIED
     if "one statement at a time" in msg:
         return MULTI

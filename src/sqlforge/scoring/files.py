@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlforge.data.datasets import load_tables
+from sqlforge.data.datasets import check_db_id, load_tables
 from sqlforge.official.hardness import spider_hardness
-from sqlforge.official.judge import RULES, verdicts
+from sqlforge.official.judge import COMPARE_BUDGET, RULES, verdicts
 from sqlforge.official.exact_match import exact_match
 from sqlforge.config import SandboxConfig
 from sqlforge.io import InputError
@@ -36,6 +36,7 @@ class Options:
     keep_distinct: bool = False
     plug_value: bool = False
     timeout_s: float | None = None  # None: the official timeout of the rules (Spider 60 s, BIRD 30 s)
+    compare_budget_s: float | None = None  # one result comparison past this is scored wrong and counted
 
 
 def _db_path(db_dir: Path, db_id: str) -> Path:
@@ -67,6 +68,8 @@ def load_questions(rules: str, gold: str | Path, pred: str | Path, db_dir: str |
         questions = [{**g, "pred": sql, "db_path": _db_path(db_dir, pred_db)} for g, (sql, pred_db) in zip(golds, preds)]
     for i, q in enumerate(questions):
         q["index"] = i
+        check_db_id(q["db_id"], f"{gold}: {question_name(i)}")  # a plain folder name that fits a file name
+        check_db_id(Path(q["db_path"]).parent.name, f"{pred}: {question_name(i)}")
         gold_db = _db_path(db_dir, q["db_id"])
         if not gold_db.is_file():
             raise InputError(f"{gold}: {question_name(i)} names database {q['db_id']!r}, but {gold_db} is missing")
@@ -88,7 +91,8 @@ def score(questions: list[dict], opts: Options, tables: dict | None = None, prog
         with sandbox_executor(opts.sandbox, timeout, opts.workers, judging=True) as executor:
             judged = verdicts([{**q, "id": q["index"], "db_path": str(q["db_path"])} for q in runnable],
                               [q["pred"] for q in runnable], opts.rules, executor,
-                              keep_distinct=opts.keep_distinct, progress=progress, plug_value=opts.plug_value)
+                              keep_distinct=opts.keep_distinct, progress=progress, plug_value=opts.plug_value,
+                              compare_budget_s=opts.compare_budget_s)
         by_index = {v["id"]: v for v in judged}
         for row in rows:
             v = by_index.get(row["index"])
@@ -125,6 +129,7 @@ def summary(rows: list[dict], rules: str) -> dict:
                 cell[key] = sum(bool(r[key]) for r in group) / n if n else 0.0
         out[level] = cell
     out["gold_failures"] = sum(1 for r in rows if r["gold_failure"])
+    out["compare_budget"] = sum(1 for r in rows if r["error_kind"] == COMPARE_BUDGET)
     return out
 
 
