@@ -7,7 +7,12 @@ Predictors, all fair: `greedy` (the SFT model's greedy SQL), `majority_vote`
 MCTS selector on the same candidates (`mcts_ex_by_selector`). `oracle_pass_at_n`
 (any candidate right) and `oracle_mcts_any_candidate` (any SQL the search
 found right) use the gold and are upper bounds, not predictors.
-For Spider rules each predictor also gets exact-set-match (`em`).
+For Spider rules each predictor also gets exact-set-match (`em`). Every EX and EM carries its 95% Wilson
+interval (`ex_low`/`ex_high`, `em_low`/`em_high`; sqlforge.scoring.significance says why Wilson), and
+`vs_greedy` compares every other predictor with greedy on the same questions: questions fixed and broken,
+the exact McNemar p-value and a paired bootstrap interval of the difference. `--verdicts` gets every
+question's verdict per predictor (sqlforge.scoring.verdicts), small enough for git, so two runs can be
+compared question by question (`sqlforge compare`).
 Verdicts are computed after the predictions are fixed. Predictions are also written in
 the official formats (Spider: one SQL per line in question order, plus
 gold.sql with db_ids; BIRD: the index -> "SQL\t----- bird -----\tdb_id" JSON),
@@ -27,6 +32,8 @@ from sqlforge.official.judge import judge_from, judging
 from sqlforge.io import InputError, atomic_path, dump_jsonl, read_json, read_jsonl, write_json
 from sqlforge.search.mcts import choose
 from sqlforge.scoring.official_files import bird_prediction_text, gold_text, spider_prediction_text
+from sqlforge.scoring.significance import paired, wilson
+from sqlforge.scoring.verdicts import verdicts_text
 from sqlforge.records import CandidateSet, Example, MCTSResult, read_records
 from sqlforge.search.selection import select
 from sqlforge.sandbox.executor import sandbox_executor
@@ -54,6 +61,14 @@ def write_official_format(out: Path, name: str, rules: str, records: list[dict],
         (out / f"{name}_bird.json").write_text(bird_prediction_text(sqls, db_ids), encoding="utf-8")
 
 
+def with_intervals(block: dict, questions: int) -> dict:
+    """A report block with the 95% Wilson interval of its `ex` (and `em`) over `questions` questions."""
+    for kind in ("ex", "em"):
+        if kind in block:
+            block[f"{kind}_low"], block[f"{kind}_high"] = wilson(round(block[kind] * questions), questions)
+    return block
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", required=True)
@@ -65,6 +80,7 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--plots", required=True)
     parser.add_argument("--metrics", required=True)
+    parser.add_argument("--verdicts", required=True)
     args = parser.parse_args()
     params = load_params(args.params)
     cfg = params.validate
@@ -89,7 +105,9 @@ def main() -> None:
                                "order_by": "textual 'order by' in gold" if rules == "spider" else "ignored",
                                "reproduces": REPRODUCES[rules], "max_result_rows": params.sandbox.gold_max_rows},
                      "dataset": {"name": params.data.dataset, "dev_sha256": dataset_hash(Path(args.dev)),
-                                 "questions": len(records)}}
+                                 "questions": len(records)},
+                     "intervals": "95% Wilson score interval per proportion; vs_greedy: exact McNemar p, "
+                                  "95% paired bootstrap percentile interval of the difference"}
     with sandbox_executor(params.sandbox, timeout, cfg.workers, judging=True) as executor, \
             atomic_path(args.out, is_dir=True) as out:
         # fair selectors: candidates, their scores and their own execution results, never the gold
@@ -107,15 +125,18 @@ def main() -> None:
             predictors["greedy_on_mcts_questions"] = (on_mcts, [picks[r["id"]]["greedy"] for r in on_mcts])
 
         judge = judge_from(cfg, params.data.dataset, executor, read_json(args.tables) if rules == "spider" else None)
+        judged = {}  # predictor -> (its questions, one verdict per question)
         for name, (recs, preds) in predictors.items():
             with progress(f"validate {name}", len(preds)) as advance:
                 metrics[name], result = judge.report(recs, preds, progress=advance)  # Spider: with `em`
+            with_intervals(metrics[name], len(recs))
+            judged[name] = (recs, result)
             write_official_format(out, name, rules, recs, preds)
             dump_jsonl(out / f"{name}.jsonl", [{**v, "sql": p} for v, p in zip(result, preds)])
         write_official_format(out, "gold", rules, records, [r["gold"] for r in records])
 
         cand_sqls = [[c["sql"] for c in cands[r["id"]]["candidates"]] for r in records]
-        metrics["oracle_pass_at_n"] = {**judge.any_correct(records, cand_sqls),
+        metrics["oracle_pass_at_n"] = {**with_intervals(judge.any_correct(records, cand_sqls), len(records)),
                                        "n": sum(map(len, cand_sqls)) // max(1, len(records))}
         # every gold-free selector on the same MCTS candidates (choices made before any verdict), and,
         # under an oracle name, whether any candidate MCTS found is right: the ceiling of all selectors
@@ -128,7 +149,8 @@ def main() -> None:
             chosen = [choose(cands_, selector) for cands_ in mcts_cands]
             metrics["mcts_ex_by_selector"][selector] = judge.report(on_mcts, [c["sql"] if c else "" for c in chosen])[0]["ex"]
         metrics["oracle_mcts_any_candidate"] = {
-            **judge.any_correct(on_mcts, [[c["sql"] for c in cands_] for cands_ in mcts_cands]),
+            **with_intervals(judge.any_correct(on_mcts, [[c["sql"] for c in cands_] for cands_ in mcts_cands]),
+                             len(on_mcts)),
             "mean_candidates": sum(map(len, mcts_cands)) / max(1, len(on_mcts))}
         # anytime MCTS: the choice it would have made after 1, 2, 4, ... iterations
         snapshots = sorted({k for r in on_mcts for k in mcts[r["id"]].get("chosen_by_iterations", {})}, key=int)
@@ -136,6 +158,19 @@ def main() -> None:
             k: judge.report(on_mcts, [mcts[r["id"]]["chosen_by_iterations"][k] for r in on_mcts])[0]["ex"]
             for k in snapshots}
         metrics["executed_queries"] = executor.calls
+    # every other predictor against greedy on the questions it answered: which flipped, and is it chance?
+    greedy_ok = {v["id"]: v["correct"] for v in judged["greedy"][1]} if "greedy" in judged else {}
+    metrics["vs_greedy"] = {}
+    for name, (recs, result) in judged.items():
+        if name in ("greedy", "greedy_on_mcts_questions") or not greedy_ok:
+            continue
+        cmp = paired([r["id"] for r in recs], [greedy_ok[r["id"]] for r in recs], [v["correct"] for v in result],
+                     cfg.bootstrap_resamples, cfg.bootstrap_seed)
+        metrics["vs_greedy"][name] = {"n": cmp.n, "diff": cmp.diff, "fixed": len(cmp.fixed),
+                                      "broken": len(cmp.broken), "mcnemar_p": cmp.p_value,
+                                      "diff_low": cmp.diff_low, "diff_high": cmp.diff_high}
+    with atomic_path(args.verdicts) as tmp:
+        tmp.write_text(verdicts_text(records, judged), encoding="utf-8")
     write_json(args.metrics, metrics)
     with atomic_path(args.plots, is_dir=True) as plots:
         rows = [{"predictor_difficulty": f"{name} / {difficulty}", "ex": ex}

@@ -336,7 +336,8 @@ def validate_runs(tmp_path_factory):
                                     "--candidates", str(inputs / "cands.jsonl"),
                                     "--rm-scores", str(inputs / "rm.jsonl"), "--mcts", str(inputs / "mcts.jsonl"),
                                     "--out", str(tmp / "out"), "--plots", str(tmp / "plots"),
-                                    "--metrics", str(tmp / "metrics.json")], monkeypatch)
+                                    "--metrics", str(tmp / "metrics.json"),
+                                    "--verdicts", str(tmp / "verdicts.tsv")], monkeypatch)
         verdicts = [(v["id"], v["correct"], v["error_kind"]) for v in read_jsonl(tmp / "out" / "greedy.jsonl")]
         return SimpleNamespace(verdicts=verdicts, executor=built[0],
                                files=sorted(p.name for p in (tmp / "out").iterdir()))

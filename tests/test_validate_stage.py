@@ -19,9 +19,10 @@ def write_jsonl(path, rows):
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
-def run_validate(tmp_path, dataset, records, preds, tables=None):
+def run_validate(tmp_path, dataset, records, preds, tables=None, mcts_preds=None):
     """Stage inputs as the earlier stages write them: dev records, candidates (greedy + one sample),
-    RM scores and MCTS results, each candidate here being the given prediction."""
+    RM scores and MCTS results, each candidate here being the given prediction (MCTS's: `mcts_preds`)."""
+    mcts_preds = preds if mcts_preds is None else mcts_preds
     write_jsonl(tmp_path / "dev.jsonl", [{**r, "schema": ""} for r in records])
     (tmp_path / "dev_tables.json").write_text(json.dumps(tables or {}))  # preprocess writes dev's tables entries
     write_jsonl(tmp_path / "cands.jsonl", [{"id": r["id"], "db_id": r["db_id"], "candidates": [
@@ -33,7 +34,7 @@ def run_validate(tmp_path, dataset, records, preds, tables=None):
                                            "candidates": [{"sql": p, "visits": 1, "q": 1.0, "reward": 1.0,
                                                            "intuition": 1.0, "goal": 0.0, "rm_score": None,
                                                            "exec_status": "ok", "exec_key": "k"}]}
-                                          for r, p in zip(records, preds)])
+                                          for r, p in zip(records, mcts_preds)])
     params = tmp_path / "params.yaml"
     write_params(params, {"data": {"dataset": dataset}, "validate": {"timeout_s": 5.0}, "mcts": {"selector": "best_reward"}})
     out = tmp_path / "out"
@@ -42,7 +43,8 @@ def run_validate(tmp_path, dataset, records, preds, tables=None):
                            "--candidates", str(tmp_path / "cands.jsonl"),
                            "--rm-scores", str(tmp_path / "rm.jsonl"), "--mcts", str(tmp_path / "mcts.jsonl"),
                            "--out", str(out), "--plots", str(tmp_path / "plots"),
-                           "--metrics", str(tmp_path / "validate.json")], capture_output=True, text=True, cwd=REPO)
+                           "--metrics", str(tmp_path / "validate.json"), "--verdicts", str(tmp_path / "verdicts.tsv")],
+                          capture_output=True, text=True, cwd=REPO)
     return proc, out
 
 
@@ -95,3 +97,34 @@ def test_validate_empty_dev_is_one_line_error(tmp_path):
     proc, out = run_validate(tmp_path, "spider", [], [])
     assert proc.returncode == 2 and "dev.jsonl: no dev questions" in proc.stderr and "Traceback" not in proc.stderr
     assert not out.exists() and not (tmp_path / "validate.json").exists()
+
+
+def test_validate_writes_each_questions_verdicts_intervals_and_flips_against_greedy(tmp_path):
+    """The verdict file holds every question's EX and EM per predictor; each EX carries its Wilson interval;
+    vs_greedy counts the questions MCTS fixed and broke against greedy, with McNemar's p."""
+    from sqlforge.scoring.verdicts import read_verdicts
+
+    root = make_spider_keywords(tmp_path / "spider")
+    dev = load_split(root, "spider", "dev")
+    records = [ex.to_dict() for ex in dev.examples]
+    greedy = [p for _, _, p in RAILWAY_DEV]  # right, right, empty, right, failing gold
+    mcts = [gold for _, gold, _ in RAILWAY_DEV[:4]] + ["SELECT 1"]  # fixes the empty one, breaks nothing
+    proc, _ = run_validate(tmp_path, "spider", records, greedy, dev.tables, mcts_preds=mcts)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((tmp_path / "validate.json").read_text())
+    verdicts = read_verdicts(tmp_path / "verdicts.tsv")
+    assert verdicts.ids == [r["id"] for r in records] and verdicts.db_ids == ["railway"] * 5
+    assert verdicts.predictors == ["greedy", "majority_vote", "best_of_n_rm", "mcts_best_reward"]
+    assert verdicts.columns["greedy"]["ex"] == [1, 1, 0, 1, 0]
+    assert verdicts.columns["mcts_best_reward"]["ex"] == [1, 1, 1, 1, 0]
+    for name in verdicts.predictors:  # the file and the metrics agree, EM included
+        for kind in ("ex", "em"):
+            assert sum(verdicts.columns[name][kind]) / 5 == pytest.approx(metrics[name][kind])
+    # Wilson 95% for 3 of 5, by hand: center (0.6 + z^2/10) / (1 + z^2/5), half-width 0.3258
+    assert (metrics["greedy"]["ex_low"], metrics["greedy"]["ex_high"]) == pytest.approx((0.2307, 0.8824), abs=1e-4)
+    assert metrics["greedy"]["em_low"] <= metrics["greedy"]["em"] <= metrics["greedy"]["em_high"]
+    assert metrics["oracle_pass_at_n"]["ex_low"] <= metrics["oracle_pass_at_n"]["ex"]
+    flips = metrics["vs_greedy"]["mcts_best_reward"]
+    assert (flips["fixed"], flips["broken"], flips["mcnemar_p"], flips["n"]) == (1, 0, 1.0, 5)
+    assert flips["diff"] == pytest.approx(0.2) and flips["diff_low"] == 0.0 and flips["diff_high"] > 0
+    assert metrics["vs_greedy"]["majority_vote"]["fixed"] == metrics["vs_greedy"]["majority_vote"]["broken"] == 0

@@ -243,6 +243,8 @@ class ValidateConfig:
     plug_value: Bool  # Spider test-suite flag --plug_value: gold values plugged into the prediction (Spider only)
     compare_budget_s: Seconds  # one result comparison past this is scored wrong and counted (compare_budget)
     workers: Positive  # sandbox worker processes executing queries in parallel
+    bootstrap_resamples: Annotated[Int, Field(ge=100, le=1_000_000)]  # paired bootstrap draws (vs_greedy, compare)
+    bootstrap_seed: Seed
 
 
 @dataclass(config=_STRICT)

@@ -203,8 +203,9 @@ class Judge:
         report = accuracy_report(records, judged)
         if self.rules == "spider":
             tables = self.tables or {}
-            report["em"] = sum(exact_match(r["gold"], official_prediction(p), tables.get(r["db_id"]))
-                               for r, p in zip(records, predictions)) / max(1, len(records))
+            for r, p, v in zip(records, predictions, judged):  # per question too: the verdict file's em column
+                v["em"] = bool(exact_match(r["gold"], official_prediction(p), tables.get(r["db_id"])))
+            report["em"] = sum(v["em"] for v in judged) / max(1, len(records))
         return report, judged
 
     def any_correct(self, records: list[dict], sql_lists: list[list[str]]) -> dict:
