@@ -102,3 +102,42 @@ def read_verdicts(path: str | Path) -> Verdicts:
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: cannot read the verdict file ({e.__class__.__name__})") from None
     return parse_verdicts(text, str(path))
+
+
+def compare_runs(a: Verdicts, b: Verdicts, resamples: int, seed: int,
+                 source_a: str = "A", source_b: str = "B") -> tuple[int, dict]:
+    """Each predictor both files have, A's verdicts against B's on the questions both answered.
+    Returns (questions both files hold, predictor -> significance.Paired)."""
+    from sqlforge.scoring.significance import paired
+
+    common = set(a.ids) & set(b.ids)
+    if not common:
+        raise InputError(f"{source_a} and {source_b}: no question in common (different dev sets?)")
+    out = {}
+    for name in [p for p in a.predictors if p in b.columns]:
+        ids_a, va = a.answered(name)
+        ids_b, vb = b.answered(name)
+        right_b = dict(zip(ids_b, vb))
+        pairs = [(q, x, right_b[q]) for q, x in zip(ids_a, va) if q in right_b]
+        if pairs:
+            out[name] = paired([q for q, _, _ in pairs], [x for _, x, _ in pairs], [y for _, _, y in pairs],
+                               resamples, seed)
+    return len(common), out
+
+
+def compare_predictors(v: Verdicts, baseline: str, resamples: int, seed: int, source: str = "") -> dict:
+    """Within one run: `baseline` (greedy) against every other predictor, on the questions both answered."""
+    from sqlforge.scoring.significance import paired
+
+    if baseline not in v.columns:
+        raise InputError(f"{source}: no predictor {baseline!r} (it has {', '.join(v.predictors)})")
+    base = dict(zip(*v.answered(baseline)))
+    out = {}
+    for name in v.predictors:
+        if name == baseline:
+            continue
+        pairs = [(q, base[q], y) for q, y in zip(*v.answered(name)) if q in base]
+        if pairs:
+            out[name] = paired([q for q, _, _ in pairs], [x for _, x, _ in pairs], [y for _, _, y in pairs],
+                               resamples, seed)
+    return out
