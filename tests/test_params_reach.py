@@ -147,6 +147,8 @@ ONE_OFF = {  # keys shown by a test of their own, not by a table row: key -> "mo
         "test_params_reach_sft_rm_mcts_preprocess_pairs_data_model::test_preprocess_psg_min_tables_sets_how_many_tables_make_a_prediction_hard",
     "preprocess.psg.hard_rule": "test_params_reach_sft_rm_mcts_preprocess_pairs_data_model::test_preprocess_psg_hard_rule_extended_also_counts_a_wrong_result",
     "sandbox.timeout_s": "test_ask::test_ask_runs_sql_under_the_sandbox_section_of_its_params",
+    "validate.bootstrap_resamples": "test_significance::test_validate_bootstrap_keys_set_the_interval_sqlforge_compare_prints",
+    "validate.bootstrap_seed": "test_significance::test_validate_bootstrap_keys_set_the_interval_sqlforge_compare_prints",
     "engine.backend": "test_params_reach_engine_candidates_tree_sandbox_validate::test_engine_backend_vllm_is_chosen_and_refused_clearly_without_vllm",
     # GPU-only: the value reaches vllm.LLM(...) (runs in the GPU lock's environment, make test-gpu-env)
     "engine.tensor_parallel_size": "test_vllm_contract::test_each_vllm_engine_key_reaches_the_llm_constructor",

@@ -259,3 +259,25 @@ def test_compare_two_commits_and_an_experiment_of_a_dvc_repo(tmp_path):
     no_file = compare(repo, "HEAD", "HEAD", "--path", "metrics/other.tsv")
     assert no_file.returncode == 2 and "no metrics/other.tsv in that commit" in no_file.stderr
     assert "Traceback" not in missing.stderr + no_file.stderr
+
+
+def test_validate_bootstrap_keys_set_the_interval_sqlforge_compare_prints(tmp_path):
+    """validate.bootstrap_resamples and validate.bootstrap_seed: the draws behind every paired interval (validate's
+    vs_greedy block passes the same two to the same function, sqlforge.scoring.significance.paired)."""
+    from conftest import write_params
+
+    recs = records(200)
+    a = [1] * 100 + [0] * 100
+    b = [1] * 92 + [0] * 8 + [1] * 20 + [0] * 80  # 20 fixed, 8 broken
+    for name, values in (("a", a), ("b", b)):
+        (tmp_path / f"{name}.tsv").write_text(verdicts_text(recs, {"greedy": (recs, verdict_dicts(values))}))
+
+    def interval(**validate) -> list[float]:
+        params = write_params(tmp_path / "params.yaml", {"validate": validate})
+        proc = sh(tmp_path, sys.executable, "-m", "sqlforge.commands", "compare", "a.tsv", "b.tsv", "--json",
+                  "--params", str(params))
+        return json.loads(ok(proc))["predictors"]["greedy"]["diff_ci95"]
+
+    assert interval(bootstrap_resamples=100, bootstrap_seed=0) != interval(bootstrap_resamples=100, bootstrap_seed=1)
+    assert interval(bootstrap_seed=1) != interval(bootstrap_resamples=100, bootstrap_seed=1)
+    assert interval(bootstrap_seed=1) == pytest.approx([0.01, 0.11])  # params.yaml's 10,000 resamples
