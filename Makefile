@@ -25,7 +25,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 
 repro: install
 	dvc repro
-	dvc metrics show
+	sqlforge results  # the headline table with intervals; `dvc metrics show` lists every metric
 	@echo "Next (README): source .venv/bin/activate, then dvc exp run ..., sqlforge ask --db <file.sqlite> \"<question>\""
 
 typecheck: install  # mypy over src/ and stages/ (config in pyproject.toml): every engine backend meets the Engine Protocol
