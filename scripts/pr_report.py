@@ -6,6 +6,9 @@ Both sides are committed results of the default pipeline (dvc.lock + metrics/), 
 with like. First it checks the PR's results are the code's results: no stage may have changed code,
 params or committed metrics against dvc.lock (`dvc status`; outputs not pulled from the remote are fine),
 and every stage's input hash in dvc.lock must equal the hash its producing stage recorded.
+Under the metrics diff, the per-question comparison of the branch's verdicts (`metrics/verdicts.tsv`)
+against BASE's for every predictor (`sqlforge compare BASE <branch>`): questions fixed and broken, exact
+McNemar p, paired bootstrap interval; a difference with p above 0.05 is marked not significant.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import yaml
 
@@ -46,6 +50,28 @@ def broken_links(lock: dict) -> list[str]:
     return problems
 
 
+def paired_section(base: str, path: str) -> str:
+    """Markdown: the branch's committed verdicts against BASE's, question by question, per predictor."""
+    from sqlforge.commands.compare import load_verdicts, markdown
+    from sqlforge.io import InputError
+    from sqlforge.scoring.verdicts import compare_runs, read_verdicts
+
+    head = f"### Per-question comparison vs `{base}` (`sqlforge compare {base} <branch>`)\n\n"
+    if not Path(path).is_file():
+        return head + f"This branch has no `{path}`: no per-question comparison.\n"
+    try:
+        old, _ = load_verdicts(base, path)
+        new = read_verdicts(path)
+        with open("params.yaml", encoding="utf-8") as f:
+            cfg = (yaml.safe_load(f) or {}).get("validate", {})
+        questions, results = compare_runs(old, new, cfg["bootstrap_resamples"], cfg["bootstrap_seed"], base, "branch")
+    except (InputError, KeyError) as e:
+        return head + f"No per-question comparison: {e}\n"
+    return (head + f"{questions} questions in common. EX of both sides, questions fixed (wrong on `{base}`, right "
+            "here) and broken, the exact McNemar p on them and a paired bootstrap 95% interval of the difference; "
+            "p above 0.05: not significant.\n\n" + markdown(results, base, "branch"))
+
+
 def main(argv: list[str]) -> int:
     base = argv[0] if argv else "main"
     with open("dvc.lock", encoding="utf-8") as f:
@@ -57,6 +83,7 @@ def main(argv: list[str]) -> int:
         return 1
     print(f"### Metrics: this branch's committed results vs `{base}`\n")
     print(dvc("metrics", "diff", base, "--md"))
+    print(paired_section(base, "metrics/verdicts.tsv"))
     print(f"### Params changed vs `{base}`\n")
     print(dvc("params", "diff", base, "--md") or "none\n")
     return 0

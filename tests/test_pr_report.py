@@ -19,13 +19,20 @@ STAGE = """import json, yaml
 x = yaml.safe_load(open("params.yaml"))["train"]["x"]
 open("model.txt", "w").write(str(x))
 json.dump({"score": x / 10}, open("metrics.json", "w"))
+# every question's verdict, as validate writes metrics/verdicts.tsv: greedy right on the first 10 * x of 40
+rows = [f"dev-{i}\\tdb\\teasy\\t{int(i < 10 * x)}\\t{int(i < 20)}" for i in range(40)]
+open("metrics/verdicts.tsv", "w").write("id\\tdb_id\\tdifficulty\\tgreedy.ex\\tvote.ex\\n" + "\\n".join(rows) + "\\n")
 """
+BOOTSTRAP = "validate:\n  bootstrap_resamples: 1000\n  bootstrap_seed: 0\n"
 DVC_YAML = """stages:
   train:
     cmd: python train.py
     deps: [train.py]
     params: [train]
-    outs: [model.txt]
+    outs:
+      - model.txt
+      - metrics/verdicts.tsv:
+          cache: false
     metrics:
       - metrics.json:
           cache: false
@@ -52,12 +59,13 @@ def test_report_diffs_committed_results_and_refuses_stale_ones(tmp_path):
     sh(repo, sys.executable, "-m", "dvc", "init", "-q")
     (repo / "train.py").write_text(STAGE)
     (repo / "dvc.yaml").write_text(DVC_YAML)
-    (repo / "params.yaml").write_text("train:\n  x: 1\n")
+    (repo / "metrics").mkdir()
+    (repo / "params.yaml").write_text(f"train:\n  x: 1\n{BOOTSTRAP}")
     sh(repo, sys.executable, "-m", "dvc", "repro", "-q")
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "commit", "-qm", "base")
     sh(repo, "git", "checkout", "-qb", "pr")
-    (repo / "params.yaml").write_text("train:\n  x: 3\n")
+    (repo / "params.yaml").write_text(f"train:\n  x: 3\n{BOOTSTRAP}")
     sh(repo, sys.executable, "-m", "dvc", "repro", "-q")
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "commit", "-qm", "pr")
@@ -69,12 +77,19 @@ def test_report_diffs_committed_results_and_refuses_stale_ones(tmp_path):
     row = next(line for line in ok.stdout.splitlines() if line.startswith("| metrics.json"))
     assert [c.strip() for c in row.strip("|").split("|")] == ["metrics.json", "score", "0.1", "0.3", "0.2"]
     assert "train.x" in ok.stdout
+    # question by question: greedy fixed dev-10..29 and broke none; the vote is unchanged, so not significant
+    greedy = next(line for line in ok.stdout.splitlines() if line.startswith("| greedy |"))
+    assert [c.strip() for c in greedy.strip("|").split("|")][:8] == [
+        "greedy", "40", "0.250", "0.750", greedy.split("|")[5].strip(), "20", "0", "1.9e-06"]
+    assert "significant" in greedy and "not significant" not in greedy
+    vote = next(line for line in ok.stdout.splitlines() if line.startswith("| vote |"))
+    assert "| 0 | 0 | 1.000 | not significant (p > 0.05) |" in vote
 
     # a branch whose params changed without re-running the pipeline would report main's numbers as its own
-    (repo / "params.yaml").write_text("train:\n  x: 4\n")
+    (repo / "params.yaml").write_text(f"train:\n  x: 4\n{BOOTSTRAP}")
     stale = report(repo)
     assert stale.returncode == 1 and "train: changed deps" in stale.stdout
-    (repo / "params.yaml").write_text("train:\n  x: 3\n")
+    (repo / "params.yaml").write_text(f"train:\n  x: 3\n{BOOTSTRAP}")
 
     # committed metrics edited by hand are refused too
     (repo / "metrics.json").write_text(json.dumps({"score": 0.9}))
