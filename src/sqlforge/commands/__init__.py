@@ -17,7 +17,8 @@ from typing import NoReturn
 from sqlforge.io import InputError
 
 # subcommand name -> module under sqlforge.commands; imported lazily so `sqlforge --help` stays fast
-SUBCOMMANDS: dict[str, str] = {"ask": "ask", "evaluate": "evaluate", "compare": "compare", "results": "results"}
+SUBCOMMANDS: dict[str, str] = {"ask": "ask", "evaluate": "evaluate", "compare": "compare", "results": "results",
+                               "experiments": "experiments"}
 
 
 class OneLineParser(argparse.ArgumentParser):
