@@ -18,7 +18,7 @@ from sqlforge.io import InputError
 
 # subcommand name -> module under sqlforge.commands; imported lazily so `sqlforge --help` stays fast
 SUBCOMMANDS: dict[str, str] = {"ask": "ask", "evaluate": "evaluate", "compare": "compare", "results": "results",
-                               "experiments": "experiments"}
+                               "experiments": "experiments", "plots": "plots"}
 
 
 class OneLineParser(argparse.ArgumentParser):

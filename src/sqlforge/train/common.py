@@ -65,12 +65,19 @@ def check_qlora() -> None:
 
 
 def live_callback(directory: str | Path, resume: bool = False):
-    """DVCLive logging that neither rewrites dvc.yaml nor creates experiments (plots are declared by us)."""
+    """DVCLive logging that neither rewrites dvc.yaml nor creates experiments (plots are declared by us).
+    Each row's `step` is the trainer's global step: DVCLive's own callback numbers its log calls instead
+    (0-65 for 655 SFT steps logged every 10), which made the loss plots' x axis a log index."""
     from dvclive import Live
     from dvclive.huggingface import DVCLiveCallback
 
-    return DVCLiveCallback(live=Live(str(directory), dvcyaml=False, save_dvc_exp=False, report=None,
-                                     resume=resume))
+    class TrainerStepCallback(DVCLiveCallback):
+        def on_log(self, args, state, control, **kwargs):
+            self.live.step = state.global_step
+            super().on_log(args, state, control, **kwargs)
+
+    return TrainerStepCallback(live=Live(str(directory), dvcyaml=False, save_dvc_exp=False, report=None,
+                                         resume=resume))
 
 
 def resumable_work_dir(work: Path, fingerprint: str) -> str | None:
