@@ -93,7 +93,8 @@ def test_sft_and_merge_scripts(tiny_model, demo_records, tmp_path):
     metrics = json.loads((tmp_path / "sft.json").read_text())
     assert metrics["steps"] == 10 and metrics["train_loss"] > 0
     assert (tmp_path / "sft" / "adapter_config.json").is_file()
-    assert (tmp_path / "live" / "plots" / "metrics" / "loss.tsv").is_file()
+    loss_rows = (tmp_path / "live" / "plots" / "metrics" / "loss.tsv").read_text().splitlines()
+    assert [row.split("\t")[0] for row in loss_rows] == ["step", "10"]  # the trainer's step (logging_steps=10)
     assert not (tmp_path / "sft-work").exists()
 
     run_stage("merge.py", "--sft", tmp_path / "sft", "--out", tmp_path / "merged", "--metrics", tmp_path / "m.json")
