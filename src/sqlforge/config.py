@@ -108,9 +108,10 @@ class PSGConfig:
     mode: Literal["none", "random", "hard", "all_prefixes"]
     ratio: Fraction
     min_tables: Positive
-    hard_rule: Literal["original", "extended"]  # original (SQL-o1): prediction fails or reads min_tables+ tables
+    hard_rule: Literal["original", "extended"]  # original (SQL-o1): prediction fails, reads 0 or min_tables+ tables
     clauses: Literal["nested", "top_level"]  # nested (SQL-o1): subquery keywords are cut points too
-    keep_plain: Bool  # false: a cut example replaces the plain one (SQL-o1); true: added beside it
+    keep_plain: Bool  # random, all_prefixes: false: a cut example replaces the plain one (SQL-o1); true: beside it
+    hard_mix: Literal["add", "replace"]  # hard: add (SQL-o1's psg file beside the plain data) | replace
 
 
 @dataclass(config=_STRICT)
