@@ -176,6 +176,9 @@ class TreeConfig:
     top_p: TopP
     max_questions: Limit
     timeout: TimeoutConfig
+    # "policy" = the merged SFT policy (tree-build's --model); else a model folder or hub id (ReSQLver: a separate
+    # instruct model, Qwen/Qwen2.5-Coder-3B-Instruct in its tree/run.sh)
+    generator: Annotated[Str, Field(min_length=1)]
 
 
 @dataclass(config=_STRICT)
