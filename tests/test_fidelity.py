@@ -183,6 +183,11 @@ def test_best_path_selector_takes_the_highest_mean_reward_path():
     cands["SELECT a FROM t"]["exec_status"] = "ok"
     assert choose(list(cands.values()), "best_path")["sql"] == "SELECT b FROM t"
     assert choose(list(cands.values()), "best_reward")["sql"] == "SELECT a FROM t"
+    # no visited terminal path: SQL-o1's result_mcts_best is '' (an empty answer); best_path_or_reward, a
+    # sqlforge option, takes the highest reward among the unvisited ones instead
+    unvisited = [{**c, "path_reward": None, "visits": 0} for c in cands.values()]
+    assert choose(unvisited, "best_path") is None
+    assert choose(unvisited, "best_path_or_reward")["sql"] == "SELECT c FROM t"
 
 
 def test_expansion_drops_truncated_completions_and_cuts_subquery_clauses():

@@ -222,7 +222,7 @@ class MCTSConfig:
     clauses: Literal["nested", "top_level"]  # nested (SQL-o1): subquery clauses are actions too
     drop_truncated: Bool  # drop completions the token limit cut off (SQL-o1 keeps only SQL that ends)
     prompt: Literal["psg", "continuation"]  # psg: prefix also in the "incomplete SQL" slot (SQL-o1)
-    selector: Literal["best_path", "best_reward", "most_visited", "vote", "reward_model"]
+    selector: Literal["best_path", "best_path_or_reward", "best_reward", "most_visited", "vote", "reward_model"]
     max_questions: Limit
     timeout_s: Seconds
     rm_weight: Annotated[Float, Field(ge=0)]  # terminal reward += rm_weight * reward-model score
