@@ -2,8 +2,8 @@
 
 A PSG example puts a clause prefix of the gold SQL in the prompt's
 "incomplete SQL" slot; its target stays the full gold SQL. Cuts are made
-before top-level clause keywords found by sqlglot's tokenizer (never at
-position 0, see `sqlforge.clauses.prefixes`).
+before clause keywords found by sqlglot's SQLite tokenizer, never inside a
+string or a quoted name (never at position 0, see `sqlforge.clauses.prefixes`).
 
 Cut points follow `sqlforge.clauses` (`nested`, SQL-o1's default, also cuts
 before subquery keywords; `top_level` only outside parentheses).
