@@ -26,7 +26,7 @@ from sqlforge.data.gold_filter import executable_golds
 from sqlforge.io import InputError, atomic_path, dump_jsonl, write_json
 from sqlforge.base_model import resolve_model
 from sqlforge.prompts import example_prompt, render
-from sqlforge.data.psg import hard_reasons, psg_prefixes
+from sqlforge.data.psg import hard_reasons, plain_kept, psg_prefixes
 from sqlforge.records import inference_messages
 from sqlforge.data.revision import revision_examples
 from sqlforge.data.schema import SchemaReader, fit_schema, load_descriptions
@@ -123,13 +123,15 @@ def main() -> None:
         revisions = revision_examples(records["train"], splits["train"].tables, executor, cfg.revision_ratio,
                                       random.Random(f"{cfg.seed}:revision")) if cfg.revision_ratio > 0 else []
 
-    # SFT examples: each train question once, plus its PSG prefix examples; without keep_plain a cut
-    # example replaces the plain one, as SQL-o1's data_process.py does
+    # SFT examples: each train question once, plus its PSG prefix examples; a cut example replaces the plain
+    # one (random and all_prefixes without keep_plain, as SQL-o1's data_process.py; hard with hard_mix
+    # replace) or is added beside it (hard_mix add: SQL-o1's file of cut hard examples beside the plain data)
     rng = random.Random(cfg.seed)
+    keep_plain = plain_kept(cfg.psg.mode, cfg.psg.keep_plain, cfg.psg.hard_mix)
     sft = []
     for rec, is_hard in zip(records["train"], hard):
         cuts = psg_prefixes(rec["gold"], cfg.psg.mode, cfg.psg.ratio, rng, is_hard, cfg.psg.clauses)
-        for prefix in ([""] if cfg.psg.keep_plain or not cuts else []) + cuts:
+        for prefix in ([""] if keep_plain or not cuts else []) + cuts:
             sft.append({"id": rec["id"], "psg_prefix": prefix, "revision_of": "",
                         "prompt": inference_messages(rec, prefix),
                         "completion": [{"role": "assistant", "content": rec["gold"]}]})

@@ -2,11 +2,15 @@
 
 Shard i holds the questions whose stable id hash falls in i (mod the number
 of shards), so shards can run at the same time on different machines.
+
+The trees are written by `tree.generator`: the SFT policy (--model) or a model
+folder or hub id of its own (ReSQLver builds them with a separate instruct model).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 from dataclasses import asdict
@@ -42,7 +46,11 @@ def main() -> None:
         records.sort(key=lambda r: r["id"])
     shard = [r for r in records if stable_shard(r["id"], num_shards) == args.shard]
 
-    engine = load_engine(args.model, params.engine)
+    if cfg.generator == "policy":
+        model, engine_cfg = args.model, params.engine
+    else:  # served alone: engine.lora_adapter names the policy's adapter, not this model's
+        model, engine_cfg = cfg.generator, dataclasses.replace(params.engine, lora_adapter="")
+    engine = load_engine(model, engine_cfg)
     engine.show_progress = True
     settings = TreeSettings(branching=cfg.branching, max_depth=cfg.max_depth, temperature=cfg.temperature,
                             top_p=cfg.top_p, max_new_tokens=params.engine.max_new_tokens,
@@ -52,7 +60,8 @@ def main() -> None:
     # only reused for the same questions, settings and model
     checkpoint = Path(args.checkpoint)
     fingerprint = hashlib.sha256(json.dumps([asdict(settings), [r["id"] for r in shard],
-                                             model_fingerprint(args.model)]).encode()).hexdigest()
+                                             model_fingerprint(model) if Path(model).is_dir() else model]
+                                            ).encode()).hexdigest()
 
     def progress(depth: int, prompts: int) -> None:
         if prompts < 0:

@@ -7,7 +7,8 @@ import pytest
 
 from real_formats import make_spider
 from sqlforge.clauses import prefixes
-from sqlforge.data.psg import EXEC_ERROR, MANY_TABLES, WRONG, hard_reasons, psg_prefixes, tables_touched
+from sqlforge.data.psg import (EXEC_ERROR, MANY_TABLES, NO_TABLES, WRONG, hard_reasons, plain_kept, psg_prefixes,
+                               tables_touched)
 from test_real_datasets import read_jsonl, run_stages
 from conftest import make_executor
 
@@ -47,20 +48,31 @@ def test_hard_reasons(tmp_path):
     db = str(spider / "database" / "concert_singer" / "concert_singer.sqlite")
     join3 = ("SELECT T1.name FROM singer AS T1 JOIN singer_in_concert AS T2 ON T1.singer_id = T2.singer_id "
              "JOIN concert AS T3 ON T2.concert_id = T3.concert_id WHERE T3.year = 2014")
-    records = [{"db_path": db, "gold": "SELECT count(*) FROM singer"}] * 3 + [{"db_path": db, "gold": join3}] * 2
+    records = [{"db_path": db, "gold": "SELECT count(*) FROM singer"}] * 4 + [{"db_path": db, "gold": join3}] * 2
     predictions = ["SELECT count(*) FROM singer",  # right
                    "SELECT count(*) FROM concert WHERE year = 2015",  # runs, other rows
                    "SELECT count(*) FROM singers",  # fails
+                   "SELECT 3",  # runs, right (3 singers), reads no table
                    join3,  # right, but the gold joins three tables
                    "SELECT name FROM singer"]  # wrong
     with make_executor(timeout_s=5) as executor:
         # extended rule (sqlforge's earlier one): wrong results and the gold's tables count too
         reasons = hard_reasons(records, predictions, executor, "spider", min_tables=3, rule="extended")
-        assert reasons == ["", WRONG, EXEC_ERROR, MANY_TABLES, WRONG]
-        assert hard_reasons(records[3:4], predictions[3:4], executor, "spider", min_tables=4, rule="extended") == [""]
-        # original rule (SQL-o1): the prediction fails or reads min_tables+ tables
+        assert reasons == ["", WRONG, EXEC_ERROR, "", MANY_TABLES, WRONG]
+        assert hard_reasons(records[4:5], predictions[4:5], executor, "spider", min_tables=4, rule="extended") == [""]
+        # original rule (SQL-o1): the prediction fails, or reads min_tables+ tables, or none (its table count's
+        # else branch, preprocess_data.py: 0 tables is "hard = 3" as 3+ are), whether right or not
         assert hard_reasons(records, predictions, executor, "spider", min_tables=3) == [
-            "", "", EXEC_ERROR, MANY_TABLES, ""]
+            "", "", EXEC_ERROR, NO_TABLES, MANY_TABLES, ""]
+        assert hard_reasons(records[3:4], predictions[3:4], executor, "spider", min_tables=1) == [NO_TABLES]
+
+
+def test_hard_examples_are_added_beside_the_plain_set_by_default():
+    """SQL-o1's --PSG pass writes only the cut hard examples, to a file of their own: used with the plain file,
+    each hard question is there plain and cut (hard_mix add). random keeps data_process.py's replacement."""
+    assert plain_kept("hard", False, "add") and not plain_kept("hard", True, "replace")
+    assert not plain_kept("random", False, "add") and plain_kept("random", True, "replace")
+    assert plain_kept("all_prefixes", True, "replace") and not plain_kept("all_prefixes", False, "add")
 
 
 @pytest.mark.slow
@@ -73,10 +85,12 @@ def test_hard_mode_runs_the_base_model_through_the_engine(tmp_path):
     reasons = prep["psg_hard_by_reason"]
     train = {r["id"]: r for r in read_jsonl(paths["prepared"] / "train.jsonl")}
     # an untrained base model gets nothing right, so every train example with a cut point is hard
-    assert sum(reasons.values()) == len(train) and set(reasons) <= {WRONG, EXEC_ERROR, MANY_TABLES}
+    assert sum(reasons.values()) == len(train) and set(reasons) <= {WRONG, EXEC_ERROR, MANY_TABLES, NO_TABLES}
     sft = read_jsonl(paths["prepared"] / "sft.jsonl")
     psg = [s for s in sft if s["psg_prefix"]]
     assert prep["psg_examples"] == len(psg) == sum(bool(prefixes(r["gold"])) for r in train.values())
+    # hard_mix add (default): every question keeps its plain example beside its cut one
+    assert sorted(s["id"] for s in sft if not s["psg_prefix"] and not s["revision_of"]) == sorted(train)
     for s in psg:
         gold = train[s["id"]]["gold"]
         assert s["psg_prefix"] in prefixes(gold)

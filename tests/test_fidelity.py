@@ -10,9 +10,9 @@ import sys
 import pytest
 
 from sqlforge.clauses import TOP_LEVEL, prefixes
-from sqlforge.engine.base import Completion
-from sqlforge.search.mcts import MCTS, Node, backup, candidates, choose, path_reward, select, uct
-from sqlforge.data.psg import EXEC_ERROR, MANY_TABLES, hard_reasons, psg_prefixes
+from sqlforge.engine.base import Completion, Score
+from sqlforge.search.mcts import MCTS, Node, Search, backup, candidates, choose, path_reward, select, uct
+from sqlforge.data.psg import EXEC_ERROR, MANY_TABLES, NO_TABLES, hard_reasons, psg_prefixes
 from sqlforge.prompts import feedback
 from sqlforge.search.trees import annotate, extract_pairs
 
@@ -43,16 +43,91 @@ def finishing_vs_continuing():
     return root, f, n, t
 
 
-def test_rollout_and_unvisited_order_follow_intuition_not_reward():
-    """SQL-o1 _simulate picks the child with the highest fast_reward, which is the intuition alone; its
-    UCT gives an unvisited child intuition + w*sqrt(ln N). A finishing child's higher reward (81 > 28)
-    must not pull the first iteration to it."""
-    root, f, n, t = finishing_vs_continuing()
-    mcts = MCTS(engine=None, tokenizer=None, settings=repo_params({"mcts": {"iterations": 1}}).mcts, max_new_tokens=8)
-    # the tree is fully expanded, so the real loop runs without generating anything
-    mcts.run([type("S", (), {"root": root})()])
+class HandEngine:
+    """The policy's numbers written by hand, so a rule's outcome can be worked out on paper: `generate` returns
+    the completions listed for a prompt, `score` the log p listed for (prompt, continuation). A request the
+    rule should not make (a goal for SQL that did not end, a goal with the prefix in the slot) is not listed
+    and fails the test. The real engines' generate and score are tested in test_engine.py."""
+
+    def __init__(self, completions: dict, scores: dict):
+        self.completions, self.scores, self.scored = completions, scores, []
+
+    def generate(self, prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=128, stop=(), seed=0):
+        return [[Completion(text) for text in self.completions[p]] for p in prompts]
+
+    def score(self, prompts, continuations):
+        out = []
+        for prompt, cont in zip(prompts, continuations):
+            assert (prompt, cont) in self.scores, f"unexpected score request: {cont!r} after {prompt[-60:]!r}"
+            self.scored.append((prompt, cont))
+            out.append(Score(total=self.scores[(prompt, cont)], token_logprobs=[]))
+        return out
+
+
+def hand_search(tokenizer, record, settings, root: str):
+    """A search built as mcts-explore builds it (prefix in the slot for mcts.prompt psg), rooted at `root`."""
+    search = Search(record, tokenizer, settings.prompt == "psg")
+    search.root = Node(prefix=root)
+    return search
+
+
+def test_rollout_and_unvisited_order_follow_intuition_not_reward(tiny_model, demo_records):
+    """SQL-o1 _simulate picks the child with the highest fast_reward, which is the intuition alone. From
+    "SELECT a": F = " FROM t" ends the SQL (intuition 100 - 40 = 60, goal 100 - 5 = 95: reward 0.4*60 + 0.6*95
+    = 81), N = " FROM u" does not (intuition 70: reward 28); N's completion T = " WHERE x = 1" ends (90, 90).
+    The root is expanded in the iteration itself, so the real rollout (not selection) picks between F and N:
+    by intuition N, then T; by reward it would stop at F."""
+    from sqlforge.engine.hf import TransformersEngine
+
+    tok = TransformersEngine(str(tiny_model), batch_size=4).tokenizer
+    settings = repo_params({"mcts": {"iterations": 1}}).mcts
+    search = hand_search(tok, demo_records["dev"][0], settings, "SELECT a")
+    end, p = tok.eos_token, search.prompt
+    engine = HandEngine(
+        {p("SELECT a"): [" FROM t", " FROM u WHERE x = 1"], p("SELECT a FROM u"): [" WHERE x = 1"]},
+        {(p("SELECT a"), " FROM t" + end): -40.0, (p("SELECT a"), " FROM u"): -30.0,
+         (search.base_prompt, "SELECT a FROM t" + end): -5.0,
+         (p("SELECT a FROM u"), " WHERE x = 1" + end): -10.0,
+         (search.base_prompt, "SELECT a FROM u WHERE x = 1" + end): -10.0})
+    MCTS(engine, tok, settings, max_new_tokens=8).run([search])
+    f, n = sorted(search.root.children, key=lambda c: c.prefix)
+    assert (f.prefix, f.reward, n.prefix, n.reward) == ("SELECT a FROM t", pytest.approx(81.0), "SELECT a FROM u",
+                                                         pytest.approx(28.0))
+    (t,) = n.children
     assert (n.visits, t.visits, f.visits) == (1, 1, 0)
-    assert root.visits == 1
+    assert search.root.visits == 1
+
+
+def test_expand_scores_caps_keeps_top_k_by_intuition_and_rewards(tiny_model, demo_records):
+    """SQL-o1 agent.py / llm_api.py, on one expansion of "SELECT a" with four completions (expand_n 4, top_k 3):
+    intuition = min(99.99, 100 + log p(action [+ end] | prompt with the prefix in the slot));
+    the top 3 by intuition are kept; goal = 100 + log p(full SQL + end | prompt with an empty slot), asked only
+    for kept SQL that ended (else 0); reward = 0.4 * intuition + 0.6 * goal.
+      W " FROM w"  ends  log p -50  intuition 50     dropped (4th by intuition, though first generated)
+      U " FROM u"  goes on  -30       70      goal 0            reward 28
+      T " FROM t"  ends     +0.5      99.99 (capped: 100.5)  goal 100 - 5 = 95   reward 39.996 + 57 = 96.996
+      V " FROM v"  ends     -10       90      goal 100 - 20 = 80  reward 36 + 48 = 84"""
+    from sqlforge.engine.hf import TransformersEngine
+
+    tok = TransformersEngine(str(tiny_model), batch_size=4).tokenizer
+    settings = repo_params({"mcts": {"expand_n": 4}}).mcts
+    assert (settings.top_k, settings.alpha) == (3, 0.4)
+    search = hand_search(tok, demo_records["dev"][0], settings, "SELECT a")
+    end, p, base = tok.eos_token, search.prompt("SELECT a"), search.base_prompt
+    engine = HandEngine({p: [" FROM w", " FROM u WHERE x = 1", " FROM t", " FROM v"]},
+                        {(p, " FROM w" + end): -50.0, (p, " FROM u"): -30.0, (p, " FROM t" + end): 0.5,
+                         (p, " FROM v" + end): -10.0, (base, "SELECT a FROM t" + end): -5.0,
+                         (base, "SELECT a FROM v" + end): -20.0, (base, "SELECT a FROM w" + end): -1.0})
+    MCTS(engine, tok, settings, max_new_tokens=8)._expand([(search, search.root)])
+    got = [(c.prefix, c.intuition, c.goal, c.reward) for c in search.root.children]
+    assert got == [("SELECT a FROM t", 99.99, 95.0, pytest.approx(96.996)),
+                   ("SELECT a FROM v", 90.0, 80.0, pytest.approx(84.0)),
+                   ("SELECT a FROM u", 70.0, 0.0, pytest.approx(28.0))]
+    # the goal of the dropped W was never asked for, nor one for U (its SQL goes on)
+    assert [c for pr, c in engine.scored if pr == base] == ["SELECT a FROM t" + end, "SELECT a FROM v" + end]
+    # the prefix sits in the "incomplete SQL" slot and starts the reply (mcts.prompt: psg, SQL-o1); the goal's
+    # prompt has the slot empty
+    assert "Incomplete SQL: SELECT a" in p and p.endswith("SELECT a") and "Incomplete SQL: SELECT" not in base
 
 
 def test_unvisited_uct_is_intuition_plus_exploration():
@@ -108,6 +183,11 @@ def test_best_path_selector_takes_the_highest_mean_reward_path():
     cands["SELECT a FROM t"]["exec_status"] = "ok"
     assert choose(list(cands.values()), "best_path")["sql"] == "SELECT b FROM t"
     assert choose(list(cands.values()), "best_reward")["sql"] == "SELECT a FROM t"
+    # no visited terminal path: SQL-o1's result_mcts_best is '' (an empty answer); best_path_or_reward, a
+    # sqlforge option, takes the highest reward among the unvisited ones instead
+    unvisited = [{**c, "path_reward": None, "visits": 0} for c in cands.values()]
+    assert choose(unvisited, "best_path") is None
+    assert choose(unvisited, "best_path_or_reward")["sql"] == "SELECT c FROM t"
 
 
 def test_expansion_drops_truncated_completions_and_cuts_subquery_clauses():
@@ -138,27 +218,30 @@ def test_sql_o1_settings_are_the_mcts_defaults():
     its server's sampling: temperature 0.9, top_p 0.7. (params.yaml holds the defaults.)"""
     s = repo_params().mcts
     assert (s.iterations, s.max_depth, s.w_exp, s.top_k, s.alpha, s.expand_n) == (8, 20, 100.0, 3, 0.4, 3)
-    assert (s.expansion, s.temperature, s.top_p, s.clauses, s.drop_truncated, s.selector) == (
-        "samples", 0.9, 0.7, "nested", True, "best_path")
+    assert (s.expansion, s.temperature, s.top_p, s.clauses, s.drop_truncated, s.selector, s.prompt) == (
+        "samples", 0.9, 0.7, "nested", True, "best_path", "psg")
 
 
 # ---------------------------------------------------------------- SQL-o1 PSG (preprocess_data.py, data_process.py)
 
 def test_psg_original_hard_rule_looks_at_the_prediction_only(tmp_path):
-    """SQL-o1: hard = the base model's prediction fails to execute or names 3+ tables; a wrong but
-    running prediction over one table is not hard, and the gold's tables do not count."""
+    """SQL-o1: hard = the base model's prediction fails to execute or names 3+ tables, or none (its count's
+    else branch); a wrong but running prediction over one table is not hard, and the gold's tables do not
+    count."""
     spider = make_spider(tmp_path / "spider")
     db = str(spider / "database" / "concert_singer" / "concert_singer.sqlite")
     join3 = ("SELECT T1.name FROM singer AS T1 JOIN singer_in_concert AS T2 ON T1.singer_id = T2.singer_id "
              "JOIN concert AS T3 ON T2.concert_id = T3.concert_id WHERE T3.year = 2014")
-    records = [{"db_path": db, "gold": "SELECT count(*) FROM singer"}] * 3 + [{"db_path": db, "gold": join3}]
+    records = [{"db_path": db, "gold": "SELECT count(*) FROM singer"}] * 4 + [{"db_path": db, "gold": join3}]
     predictions = ["SELECT count(*) FROM concert WHERE year = 2015",  # runs, wrong rows: not hard here
                    "SELECT count(*) FROM singers",  # fails
                    join3,  # reads three tables (the gold reads one)
+                   "SELECT 3",  # the right count, but it reads no table
                    "SELECT name FROM singer"]  # the gold joins three tables, the prediction reads one
     with make_executor(timeout_s=5) as executor:
-        assert hard_reasons(records, predictions, executor, "spider", 3) == ["", EXEC_ERROR, MANY_TABLES, ""]
-        assert hard_reasons(records, predictions, executor, "spider", 3, rule="extended")[3] != ""
+        assert hard_reasons(records, predictions, executor, "spider", 3) == [
+            "", EXEC_ERROR, MANY_TABLES, NO_TABLES, ""]
+        assert hard_reasons(records, predictions, executor, "spider", 3, rule="extended")[4] != ""
 
 
 def test_psg_cut_points_include_subquery_clauses():
@@ -168,7 +251,11 @@ def test_psg_cut_points_include_subquery_clauses():
                              "SELECT name FROM t WHERE id IN (SELECT tid"]
     assert prefixes(sql, TOP_LEVEL) == ["SELECT name", "SELECT name FROM t"]
     import random
-    assert psg_prefixes(sql, "hard", 0.0, random.Random(0), hard=True)[0] in prefixes(sql)
+    # hard mode: one cut per hard example whatever the ratio, drawn among every cut point (subquery ones too),
+    # none for an example that is not hard
+    drawn = [psg_prefixes(sql, "hard", 0.0, random.Random(seed), hard=True) for seed in range(60)]
+    assert all(len(d) == 1 for d in drawn) and {d[0] for d in drawn} == set(prefixes(sql))
+    assert psg_prefixes(sql, "hard", 1.0, random.Random(0), hard=False) == []
 
 
 # ---------------------------------------------------------------- ReSQLver (tree_builder.py, dpo_extractor.py)
@@ -273,3 +360,35 @@ def test_train_rm_reports_pairs_dropped_for_length(tmp_path, tiny_model):
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((tmp_path / "train_rm.json").read_text())
     assert (metrics["pairs"], metrics["pairs_trained"], metrics["pairs_dropped_too_long"]) == (5, 3, 2)
+
+
+# ---------------------------------------------------------------- the GPU profiles run the references
+
+GPU_PROFILES = sorted(p for p in (REPO / "profiles").glob("*.yaml") if p.name != "smoke.yaml")
+
+
+@pytest.mark.parametrize("profile", GPU_PROFILES, ids=lambda p: p.name)
+def test_gpu_profiles_use_the_reference_settings(profile):
+    """docs/fidelity.md: every GPU profile (params.yaml merged with it) runs SQL-o1's PSG and MCTS and
+    ReSQLver's trees, pairs and reward model, whatever the CPU demo's defaults are."""
+    from sqlforge.config import params_from_dict
+    from sqlforge.profiles import apply_profile
+
+    p = params_from_dict(apply_profile(profile, REPO / "params.yaml", check_only=True), profile.name)
+    psg = p.preprocess.psg  # preprocess_data.py --PSG: hard examples, its rule, a file beside the plain data
+    assert (psg.mode, psg.hard_rule, psg.min_tables, psg.hard_mix, psg.clauses) == (
+        "hard", "original", 3, "add", "nested")
+    t = p.tree  # tree/run.sh: Qwen2.5-Coder-3B-Instruct, --max_depth 5 --sample_num 2; run_pipeline.py: 0.7
+    assert (t.generator, t.max_depth, t.branching, t.temperature, t.top_p) == (
+        "Qwen/Qwen2.5-Coder-3B-Instruct", 5, 2, 0.7, 1.0)
+    assert (t.timeout.t_min, t.timeout.k, t.timeout.c) == (10.0, 1.2, 5.0)  # sql_utils.py: max(10, 1.2 t + 5)
+    assert p.pairs.keep_failed_siblings is False and p.pairs.kinds == ["emerge", "baseline"]
+    rm = p.rm  # train.py: a 1.5B instruct backbone, lr 5e-6, 16 x 2 per step, one epoch, wd 0.01, 4096 tokens
+    assert (rm.base, rm.learning_rate, rm.batch_size * rm.grad_accum, rm.epochs, rm.max_steps, rm.weight_decay,
+            rm.max_length, rm.center_rewards_coefficient, rm.margin_scale) == (
+        "Qwen/Qwen2.5-Coder-1.5B-Instruct", 5e-6, 32, 1.0, -1, 0.01, 4096, 0.01, 0.0)
+    assert (rm.lora_r, rm.lora_alpha, rm.lora_dropout) == (16, 32, 0.05)
+    m = p.mcts  # _run_explore.py and llm_api.py
+    assert (m.iterations, m.expand_n, m.top_k, m.alpha, m.w_exp, m.max_depth, m.expansion, m.temperature, m.top_p,
+            m.clauses, m.drop_truncated, m.prompt, m.selector, m.rm_weight, m.exec_weight) == (
+        8, 3, 3, 0.4, 100.0, 20, "samples", 0.9, 0.7, "nested", True, "psg", "best_path", 0.0, 0.0)

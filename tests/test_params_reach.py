@@ -153,6 +153,8 @@ ONE_OFF = {  # keys shown by a test of their own, not by a table row: key -> "mo
     # GPU-only: the value reaches vllm.LLM(...) (runs in the GPU lock's environment, make test-gpu-env)
     "engine.tensor_parallel_size": "test_vllm_contract::test_each_vllm_engine_key_reaches_the_llm_constructor",
     "engine.gpu_memory_utilization": "test_vllm_contract::test_each_vllm_engine_key_reaches_the_llm_constructor",
+    "tree.generator": "test_params_reach_engine_candidates_tree_sandbox_validate::"
+                      "test_tree_generator_names_the_model_that_writes_the_trees",
 }
 
 

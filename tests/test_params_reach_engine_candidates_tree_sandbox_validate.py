@@ -215,6 +215,37 @@ def test_each_tree_key_changes_the_trees_the_stage_builds(key, tree_runs, monkey
     assert_reaches(tree_runs, "tree", key, value, seen, context, monkeypatch)
 
 
+def test_tree_generator_names_the_model_that_writes_the_trees(tmp_path, tiny_model, demo_dir, demo_records,
+                                                              monkeypatch):
+    """tree.generator: a model folder of its own writes the trees, not the policy the stage is given (--model):
+    the trees are those the policy flag would give for that folder, and differ from the policy's."""
+    sys.path.insert(0, str(REPO / "stages"))
+    from fetch import tokenizer_corpus
+
+    from sqlforge.train.tiny_model import build_tiny_model
+
+    other = tmp_path / "other_model"  # a second tiny model: other weights (seed 1), the same corpus
+    params = repo_params({"model": {"tiny": {"hidden_size": 64, "num_layers": 2, "intermediate_size": 128, "seed": 1}}})
+    build_tiny_model(other, tokenizer_corpus(params, demo_dir), params.model.tiny)
+    train = tmp_path / "train.jsonl"
+    dump_jsonl(train, demo_records["train"][:6])
+
+    def trees(name: str, model: Path, overrides: dict) -> list[list[str]]:
+        run = tmp_path / name
+        run.mkdir()
+        params = write_params(run / "params.yaml", deep_merge(TREE_BASE, overrides))
+        run_stage_main("tree_build", ["--params", str(params), "--shard", "0", "--train", str(train),
+                                      "--model", str(model), "--out", str(run / "out"),
+                                      "--metrics", str(run / "metrics.json"),
+                                      "--checkpoint", str(run / "checkpoint.json")], monkeypatch)
+        return [[n["sql"] for n in t["nodes"]] for t in read_jsonl(run / "out" / "trees.jsonl")]
+
+    policy = trees("policy", tiny_model, {})  # params.yaml: generator policy
+    separate = trees("separate", tiny_model, {"tree": {"generator": str(other)}})
+    assert separate == trees("other_as_policy", other, {})
+    assert separate != policy
+
+
 # --- sandbox.*: the executor every SQL-running stage builds (sandbox_executor) -----------------------
 
 def make_db(path: Path) -> Path:

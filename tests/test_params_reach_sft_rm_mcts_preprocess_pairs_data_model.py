@@ -397,6 +397,8 @@ PREPROCESS = {  # preprocess key -> (new value, settings in both runs, raw folde
     "psg.ratio": (1.0, {}, "small_raw", "sft"),
     "psg.clauses": ("top_level", {"psg": {"mode": "all_prefixes", "ratio": 1.0}}, "small_raw", "sft"),
     "psg.keep_plain": (True, {}, "small_raw", "sft"),
+    # the tiny model's predictions never run, so every question with a cut point is hard
+    "psg.hard_mix": ("replace", {"psg": {"mode": "hard"}}, "small_raw", "sft"),
 }
 
 
@@ -441,9 +443,12 @@ def test_preprocess_psg_min_tables_sets_how_many_tables_make_a_prediction_hard(d
 
 
 def test_preprocess_psg_hard_rule_extended_also_counts_a_wrong_result(demo_records):
+    from sqlforge.data.psg import tables_read
+
     record = two_table_record(demo_records)
-    assert hard_reason({}, record, "SELECT 1") == ""  # original: runs, reads no table
-    assert hard_reason({"hard_rule": "extended"}, record, "SELECT 1") == "wrong"
+    wrong = f"SELECT -12345 FROM {sorted(tables_read(record['gold']) or ())[0]}"
+    assert hard_reason({}, record, wrong) == ""  # original: runs, reads one table
+    assert hard_reason({"hard_rule": "extended"}, record, wrong) == "wrong"
 
 
 # --- data and model: fetch's main, in this process, on the demo and on Spider-format folders (real_formats) ---

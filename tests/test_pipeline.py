@@ -45,7 +45,7 @@ def test_full_pipeline_artifacts_and_metrics(smoke_pipeline):
     # no selector can beat "any candidate MCTS found is right"
     by_selector = metrics["validate"]["mcts_ex_by_selector"]
     # no RM scores unless the search used the RM
-    assert set(by_selector) == {"best_path", "best_reward", "most_visited", "vote"}
+    assert set(by_selector) == {"best_path", "best_path_or_reward", "best_reward", "most_visited", "vote"}
     assert by_selector["best_path"] == metrics["validate"]["mcts_best_path"]["ex"]
     assert metrics["validate"]["oracle_mcts_any_candidate"]["ex"] >= max(by_selector.values())
     assert metrics["validate"]["rules"]["name"] == "spider" and metrics["validate"]["dataset"]["name"] == "demo"

@@ -42,8 +42,10 @@ def test_choose_prefers_executable_candidates():
              {"sql": "z", "visits": 3, "q": 20.0, "reward": 70.0, "exec_status": "ok", "exec_key": "b"},
              {"sql": "w", "visits": 2, "q": 20.0, "reward": 60.0, "exec_status": "ok", "exec_key": "b"}]
     assert choose(cands, "best_reward")["sql"] == "y"
-    # best_path needs path rewards; without any visited path it falls back to the last node's reward
-    assert choose(cands, "best_path")["sql"] == "x"
+    # best_path needs path rewards: without any visited path it chooses nothing (SQL-o1's empty answer);
+    # best_path_or_reward falls back to the last node's reward
+    assert choose(cands, "best_path") is None
+    assert choose(cands, "best_path_or_reward")["sql"] == "x"
     assert choose(cands, "most_visited")["sql"] == "z"
     assert choose(cands, "vote")["sql"] == "z"  # result "b" has 5 visits behind it
     assert choose([], "best_reward") is None

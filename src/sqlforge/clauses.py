@@ -1,7 +1,10 @@
 """Cut SQL into clauses at clause keywords, by real tokenization.
 
 Used by PSG (prefix augmentation) and by MCTS (one action = one clause).
-Keywords inside strings or identifiers never cut. Two segmentations:
+Keywords inside strings or identifiers never cut: the text is tokenized by sqlglot's SQLite tokenizer, which
+knows every quoting SQLite accepts (string literals, double quotes, backticks and square brackets, each with
+its doubled-quote escape), so a quoted name such as `from`, [order by] or `Women's Team` is one token, as a
+quoted name or a string is one token to sqlparse, which SQL-o1 cuts on. Two segmentations:
 
 - nested (SQL-o1, the default): SQL-o1 segments the flattened token stream, so
   every clause keyword cuts, the SELECT/FROM/WHERE of a subquery and the SELECT
@@ -12,7 +15,8 @@ Keywords inside strings or identifiers never cut. Two segmentations:
 
 from __future__ import annotations
 
-from sqlglot.tokens import Tokenizer, TokenType
+from sqlglot.dialects.sqlite import SQLite
+from sqlglot.tokens import TokenType
 
 CLAUSE_TOKENS = {
     TokenType.SELECT, TokenType.FROM, TokenType.WHERE, TokenType.GROUP_BY, TokenType.HAVING,
@@ -27,7 +31,7 @@ NESTED, TOP_LEVEL = "nested", "top_level"
 def clause_starts(sql: str, mode: str = NESTED) -> list[int]:
     """Character offsets where clauses begin (the first is 0)."""
     try:
-        tokens = Tokenizer().tokenize(sql)
+        tokens = SQLite.Tokenizer().tokenize(sql)
     except Exception:  # untokenizable text (unterminated string): no cut points
         return [0] if sql.strip() else []
     starts, depth, prev = [], 0, None

@@ -108,9 +108,10 @@ class PSGConfig:
     mode: Literal["none", "random", "hard", "all_prefixes"]
     ratio: Fraction
     min_tables: Positive
-    hard_rule: Literal["original", "extended"]  # original (SQL-o1): prediction fails or reads min_tables+ tables
+    hard_rule: Literal["original", "extended"]  # original (SQL-o1): prediction fails, reads 0 or min_tables+ tables
     clauses: Literal["nested", "top_level"]  # nested (SQL-o1): subquery keywords are cut points too
-    keep_plain: Bool  # false: a cut example replaces the plain one (SQL-o1); true: added beside it
+    keep_plain: Bool  # random, all_prefixes: false: a cut example replaces the plain one (SQL-o1); true: beside it
+    hard_mix: Literal["add", "replace"]  # hard: add (SQL-o1's psg file beside the plain data) | replace
 
 
 @dataclass(config=_STRICT)
@@ -175,6 +176,9 @@ class TreeConfig:
     top_p: TopP
     max_questions: Limit
     timeout: TimeoutConfig
+    # "policy" = the merged SFT policy (tree-build's --model); else a model folder or hub id (ReSQLver: a separate
+    # instruct model, Qwen/Qwen2.5-Coder-3B-Instruct in its tree/run.sh)
+    generator: Annotated[Str, Field(min_length=1)]
 
 
 @dataclass(config=_STRICT)
@@ -218,7 +222,7 @@ class MCTSConfig:
     clauses: Literal["nested", "top_level"]  # nested (SQL-o1): subquery clauses are actions too
     drop_truncated: Bool  # drop completions the token limit cut off (SQL-o1 keeps only SQL that ends)
     prompt: Literal["psg", "continuation"]  # psg: prefix also in the "incomplete SQL" slot (SQL-o1)
-    selector: Literal["best_path", "best_reward", "most_visited", "vote", "reward_model"]
+    selector: Literal["best_path", "best_path_or_reward", "best_reward", "most_visited", "vote", "reward_model"]
     max_questions: Limit
     timeout_s: Seconds
     rm_weight: Annotated[Float, Field(ge=0)]  # terminal reward += rm_weight * reward-model score

@@ -299,7 +299,9 @@ def choose(cands: list[dict], selector: str) -> dict | None:
     """Pick one candidate without the gold.
 
     best_path (SQL-o1's own choice, `max_reward` output strategy, without its oracle): the terminal path
-    with the highest mean reward among the paths the search visited; no execution filter, as there.
+    with the highest mean reward among the paths the search visited; no execution filter, as there; when
+    no terminal path was visited, no candidate (SQL-o1 answers an empty SQL).
+    best_path_or_reward: the same, but when no terminal path was visited, the highest reward.
     The others take candidates whose SQL runs and returns rows first:
     best_reward: highest self-reward of the last node (for complete SQL dominated by log p(full SQL));
     most_visited: most MCTS visits; vote: the execution result most candidates share (by visits);
@@ -307,10 +309,12 @@ def choose(cands: list[dict], selector: str) -> dict | None:
     """
     if not cands:
         return None
-    if selector == "best_path":
+    if selector in ("best_path", "best_path_or_reward"):
         visited = [c for c in cands if c.get("path_reward") is not None]
         if visited:
             return max(visited, key=lambda c: (c["path_reward"], c["visits"]))
+        if selector == "best_path":
+            return None  # SQL-o1's result_mcts_best is '' when _dfs_max_reward finds no visited terminal path
         return max(cands, key=lambda c: (c["reward"], c["visits"]))
     pool = [c for c in cands if c.get("exec_status") == "ok"] or cands
     if selector == "most_visited":
