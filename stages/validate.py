@@ -7,7 +7,9 @@ Predictors, all fair: `greedy` (the SFT model's greedy SQL), `majority_vote`
 MCTS selector on the same candidates (`mcts_ex_by_selector`). `oracle_pass_at_n`
 (any candidate right) and `oracle_mcts_any_candidate` (any SQL the search
 found right) use the gold and are upper bounds, not predictors.
-For Spider rules each predictor also gets exact-set-match (`em`).
+For Spider rules each predictor also gets exact-set-match (`em`); for BIRD rules the metrics of
+`validate.bird_metrics` (Soft-F1, VES, R-VES; timed ones measured in `validate.timing_workers` sandbox
+workers after the judging is done, and their seconds printed).
 Verdicts are computed after the predictions are fixed. Predictions are also written in
 the official formats (Spider: one SQL per line in question order, plus
 gold.sql with db_ids; BIRD: the index -> "SQL\t----- bird -----\tdb_id" JSON),
@@ -26,7 +28,7 @@ from sqlforge.config import MCTSConfig, choices, load_params
 from sqlforge.official.judge import judge_from, judging
 from sqlforge.io import InputError, atomic_path, dump_jsonl, read_json, read_jsonl, write_json
 from sqlforge.search.mcts import choose
-from sqlforge.scoring.official_files import bird_prediction_text, gold_text, spider_prediction_text
+from sqlforge.scoring.official_files import bird_prediction_text, difficulty_lines, gold_text, spider_prediction_text
 from sqlforge.records import CandidateSet, Example, MCTSResult, read_records
 from sqlforge.search.selection import select
 from sqlforge.sandbox.executor import sandbox_executor
@@ -34,7 +36,8 @@ from sqlforge.sandbox.executor import sandbox_executor
 
 # the official semantics each rules name reproduces (docs/evaluation.md)
 REPRODUCES = {"spider": "taoyds/test-suite-sql-eval evaluation.py + exec_eval.py (execution and exact-set match)",
-              "bird": "AlibabaResearch/DAMO-ConvAI bird/llm/src/evaluation.py (June 2023)"}
+              "bird": "AlibabaResearch/DAMO-ConvAI bird/llm/src/evaluation.py (June 2023); VES: its evaluation_ves.py; "
+                      "Soft-F1 and R-VES: bird-bench/mini_dev evaluation/evaluation_f1.py, evaluation_ves.py"}
 
 
 def dataset_hash(path: Path) -> str:
@@ -50,8 +53,13 @@ def write_official_format(out: Path, name: str, rules: str, records: list[dict],
         (out / "gold.sql").write_text(gold_text(sqls, db_ids), encoding="utf-8")
         return
     (out / f"{name}.sql").write_text(spider_prediction_text(sqls), encoding="utf-8")
-    if rules == "bird":
+    if rules == "bird":  # the original and the mini-dev scripts read the same prediction JSON
         (out / f"{name}_bird.json").write_text(bird_prediction_text(sqls, db_ids), encoding="utf-8")
+
+
+def write_difficulties(out: Path, records: list[dict]) -> None:
+    """The mini-dev scripts' --diff_json_path: one JSON object per line with the question's difficulty."""
+    (out / "gold_difficulty.jsonl").write_text(difficulty_lines([r["difficulty"] for r in records]), encoding="utf-8")
 
 
 def main() -> None:
@@ -90,7 +98,9 @@ def main() -> None:
                                "reproduces": REPRODUCES[rules], "max_result_rows": params.sandbox.gold_max_rows},
                      "dataset": {"name": params.data.dataset, "dev_sha256": dataset_hash(Path(args.dev)),
                                  "questions": len(records)}}
+    # the timed metrics' workers, apart from the judging ones (started only if BIRD's VES or R-VES is asked for)
     with sandbox_executor(params.sandbox, timeout, cfg.workers, judging=True) as executor, \
+            sandbox_executor(params.sandbox, timeout, cfg.timing_workers, judging=True) as timer, \
             atomic_path(args.out, is_dir=True) as out:
         # fair selectors: candidates, their scores and their own execution results, never the gold
         executions = {}
@@ -106,13 +116,20 @@ def main() -> None:
         if len(on_mcts) < len(records):  # the same questions, for a fair comparison
             predictors["greedy_on_mcts_questions"] = (on_mcts, [picks[r["id"]]["greedy"] for r in on_mcts])
 
-        judge = judge_from(cfg, params.data.dataset, executor, read_json(args.tables) if rules == "spider" else None)
+        judge = judge_from(cfg, params.data.dataset, executor, read_json(args.tables) if rules == "spider" else None,
+                           timer)
         for name, (recs, preds) in predictors.items():
             with progress(f"validate {name}", len(preds)) as advance:
-                metrics[name], result = judge.report(recs, preds, progress=advance)  # Spider: with `em`
+                # Spider: with `em`; BIRD: with validate.bird_metrics
+                metrics[name], result = judge.report(recs, preds, progress=advance, all_metrics=True)
             write_official_format(out, name, rules, recs, preds)
             dump_jsonl(out / f"{name}.jsonl", [{**v, "sql": p} for v, p in zip(result, preds)])
         write_official_format(out, "gold", rules, records, [r["gold"] for r in records])
+        if rules == "bird":
+            write_difficulties(out, records)
+            metrics["rules"]["bird_metrics"] = {"metrics": list(cfg.bird_metrics), "ves_runs": cfg.ves_runs,
+                                                "rves_runs": cfg.rves_runs, "outlier_sigmas": cfg.outlier_sigmas,
+                                                "timing_workers": cfg.timing_workers}
 
         cand_sqls = [[c["sql"] for c in cands[r["id"]]["candidates"]] for r in records]
         metrics["oracle_pass_at_n"] = {**judge.any_correct(records, cand_sqls),
@@ -136,6 +153,7 @@ def main() -> None:
             k: judge.report(on_mcts, [mcts[r["id"]]["chosen_by_iterations"][k] for r in on_mcts])[0]["ex"]
             for k in snapshots}
         metrics["executed_queries"] = executor.calls
+        metrics["timed_runs"] = timer.timed_runs
     write_json(args.metrics, metrics)
     with atomic_path(args.plots, is_dir=True) as plots:
         rows = [{"predictor_difficulty": f"{name} / {difficulty}", "ex": ex}
@@ -145,8 +163,12 @@ def main() -> None:
         (plots / "ex_by_difficulty.json").write_text(json.dumps(rows, indent=1))
         (plots / "mcts_ex_by_iterations.json").write_text(json.dumps(
             [{"iterations": int(k), "ex": ex} for k, ex in metrics["mcts_ex_by_iterations"].items()], indent=1))
+    bird = {f"{name} {metric}": metrics[name][metric] for name in predictors for metric in ("f1", "ves", "rves")
+            if metric in metrics[name]}
+    timing = {f"{name} {metric} seconds (timed metric)": metrics[name][f"{metric}_seconds"]
+              for name in predictors for metric in ("ves", "rves") if f"{metric}_seconds" in metrics[name]}
     summary("validate", {**{f"{name} ex (n={metrics[name]['n']})": metrics[name]["ex"]
-                            for name in [*predictors, "oracle_pass_at_n"]},
+                            for name in [*predictors, "oracle_pass_at_n"]}, **bird, **timing,
                          "gold SQL failing (scored wrong, as officially)": metrics[next(iter(predictors))]["gold_failures"]})
 
 
