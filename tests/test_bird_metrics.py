@@ -18,7 +18,10 @@ import pytest
 
 from bird_fixture import CASES, SLOW_COUNT, make_bird_metrics_set
 from conftest import make_executor, repo_params, write_params
+from real_formats import BIRD_MINI_DEV, add_mini_dev, make_bird
 from sqlforge.commands import main
+from sqlforge.data.datasets import load_split
+from sqlforge.io import InputError
 from sqlforge.official.bird_metrics import (drop_outliers, rves, rves_reward, soft_f1, time_ratio, timing_rules,
                                             ves)
 from sqlforge.official.judge import verdicts
@@ -191,3 +194,28 @@ def test_validate_params_take_the_official_defaults():
     cfg = repo_params().validate
     assert (cfg.ves_runs, cfg.rves_runs, cfg.outlier_sigmas, cfg.timing_workers) == (100, 100, 3.0, 1)
     assert cfg.bird_metrics == ["f1", "ves", "rves"]
+
+
+def test_mini_dev_loads_over_bird_dev_databases(tmp_path):
+    root = make_bird(tmp_path / "bird", new_release=False)
+    dev = add_mini_dev(root)
+    examples = load_split(root, "bird", "dev", "mini-dev").examples
+    assert [(e.gold, e.difficulty, e.question) for e in examples] == [(sql, d, q) for _, _, q, _, sql, d in BIRD_MINI_DEV]
+    assert examples[0].db_path == str(dev / "dev_databases" / "california_schools" / "california_schools.sqlite")
+    # the gold file is what the official scripts run: it wins over the questions file's SQL
+    (dev / "mini_dev_sqlite_gold.sql").write_text((dev / "mini_dev_sqlite_gold.sql").read_text().replace(
+        "LIMIT 1", "LIMIT 2"))
+    assert load_split(root, "bird", "dev", "mini-dev").examples[0].gold.endswith("LIMIT 2")
+    # a gold line naming another database, a missing gold file, a missing questions file: one line each
+    (dev / "mini_dev_sqlite_gold.sql").write_text("SELECT 1\tother\n" * 3)
+    with pytest.raises(InputError, match="mini_dev_sqlite_gold.sql: line 1 names db_id 'other'"):
+        load_split(root, "bird", "dev", "mini-dev")
+    (dev / "mini_dev_sqlite_gold.sql").unlink()
+    with pytest.raises(InputError, match="mini_dev_sqlite_gold.sql: missing; .*bird-bench/mini_dev"):
+        load_split(root, "bird", "dev", "mini-dev")
+    (dev / "mini_dev_sqlite.json").unlink()
+    with pytest.raises(InputError, match="mini_dev_sqlite.json: missing"):
+        load_split(root, "bird", "dev", "mini-dev")
+    assert len(load_split(root, "bird", "dev", "dev").examples) == 2  # BIRD dev itself is unchanged
+    with pytest.raises(InputError, match="BIRD's dev sets are 'dev' and 'mini-dev'"):
+        load_split(root, "bird", "dev", "spider-dk")
