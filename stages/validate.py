@@ -153,7 +153,8 @@ def main() -> None:
             k: judge.report(on_mcts, [mcts[r["id"]]["chosen_by_iterations"][k] for r in on_mcts])[0]["ex"]
             for k in snapshots}
         metrics["executed_queries"] = executor.calls
-        metrics["timed_runs"] = timer.timed_runs
+        if rules == "bird":
+            metrics["timed_runs"] = timer.timed_runs  # paired timing runs (VES, R-VES) over every predictor
     write_json(args.metrics, metrics)
     with atomic_path(args.plots, is_dir=True) as plots:
         rows = [{"predictor_difficulty": f"{name} / {difficulty}", "ex": ex}

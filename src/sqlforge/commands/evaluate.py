@@ -65,9 +65,7 @@ def run(args) -> int:
                    sandbox=params.sandbox, workers=workers, timeout_s=args.timeout,
                    compare_budget_s=(params.validate.compare_budget_s if args.compare_budget is None
                                      else args.compare_budget),
-                   metrics=METRICS if args.metric == "all" else (args.metric,),
-                   ves_runs=params.validate.ves_runs, rves_runs=params.validate.rves_runs,
-                   outlier_sigmas=params.validate.outlier_sigmas, timing_workers=params.validate.timing_workers)
+                   metrics=METRICS if args.metric == "all" else (args.metric,), timing=params.validate)
     # tables.json: exact match resolves names and keys by it, and so does the official hardness of each gold
     tables = read_tables(args.tables) if args.rules == "spider" else None
     questions = load_questions(args.rules, args.gold, args.pred, args.db, tables)
@@ -77,9 +75,10 @@ def run(args) -> int:
     with atomic_path(args.out) as tmp:
         tmp.write_text("".join(json.dumps(verdict_line(r)) + "\n" for r in rows), encoding="utf-8")
     print_summary(summary(rows, args.rules), args.rules)
+    cfg = params.validate
     for metric, seconds in timings.items():
-        runs = opts.ves_runs if metric == "ves" else opts.rves_runs
-        print(f"{metric}: {runs} timed runs per right prediction, {opts.timing_workers} timing worker(s), "
+        runs = cfg.ves_runs if metric == "ves" else cfg.rves_runs
+        print(f"{metric}: {runs} timed runs per right prediction, {cfg.timing_workers} timing worker(s), "
               f"{seconds:.1f} s")
     return 0
 

@@ -17,7 +17,7 @@ from sqlforge.official.hardness import spider_hardness
 from sqlforge.official.bird_metrics import METRICS, BirdMetrics, rves, ves
 from sqlforge.official.judge import COMPARE_BUDGET, RULES, verdicts
 from sqlforge.official.exact_match import exact_match
-from sqlforge.config import SandboxConfig
+from sqlforge.config import SandboxConfig, ValidateConfig
 from sqlforge.io import InputError
 from sqlforge.scoring.official_files import read_bird_gold, read_bird_predictions, read_spider_files
 from sqlforge.official.prediction_text import official_prediction
@@ -39,10 +39,8 @@ class Options:
     timeout_s: float | None = None  # None: the official timeout of the rules (Spider 60 s, BIRD 30 s)
     compare_budget_s: float | None = None  # one result comparison past this is scored wrong and counted
     metrics: tuple[str, ...] = ("ex",)  # BIRD: any of ex, f1, ves, rves (EX is always judged)
-    ves_runs: int = 100  # the timed metrics' settings: validate's params (`--params`) in `sqlforge evaluate`
-    rves_runs: int = 100
-    outlier_sigmas: float = 3.0
-    timing_workers: int = 1
+    # BIRD's other metrics: its ves_runs, rves_runs, outlier_sigmas, timing_workers (params.yaml's validate section)
+    timing: ValidateConfig | None = None
 
 
 def _db_path(db_dir: Path, db_id: str) -> Path:
@@ -130,8 +128,11 @@ def _bird_metrics(questions: list[dict], runnable: list[dict], judged: list[dict
     """Soft-F1, VES and R-VES per question into `rows` (f1, ves_ratio, rves_reward; 0 for a prediction naming a
     missing database). The original VES runs both queries on the database the prediction names, as its EX
     does; the mini-dev scripts (Soft-F1, R-VES) on the gold's: a second judging pass where the two differ."""
-    settings = dict(ves_runs=opts.ves_runs, rves_runs=opts.rves_runs, outlier_sigmas=opts.outlier_sigmas)
-    with sandbox_executor(opts.sandbox, timeout, opts.timing_workers, judging=True) as timer:
+    cfg = opts.timing
+    if cfg is None:
+        raise ValueError("Options.timing (the validate params section) is needed for BIRD's other metrics")
+    settings = dict(ves_runs=cfg.ves_runs, rves_runs=cfg.rves_runs, outlier_sigmas=cfg.outlier_sigmas)
+    with sandbox_executor(opts.sandbox, timeout, cfg.timing_workers, judging=True) as timer:
         passes = []
         if "ves" in extra:
             passes.append((("ves",), runnable, judged))
