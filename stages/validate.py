@@ -13,6 +13,9 @@ interval (`ex_low`/`ex_high`, `em_low`/`em_high`; sqlforge.scoring.significance 
 the exact McNemar p-value and a paired bootstrap interval of the difference. `--verdicts` gets every
 question's verdict per predictor (sqlforge.scoring.verdicts), small enough for git, so two runs can be
 compared question by question (`sqlforge compare`).
+For BIRD rules each predictor also gets the metrics of
+`validate.bird_metrics` (Soft-F1, VES, R-VES; timed ones measured in `validate.timing_workers` sandbox
+workers after the judging is done, and their seconds printed).
 Verdicts are computed after the predictions are fixed. Predictions are also written in
 the official formats (Spider: one SQL per line in question order, plus
 gold.sql with db_ids; BIRD: the index -> "SQL\t----- bird -----\tdb_id" JSON),
@@ -31,7 +34,7 @@ from sqlforge.config import MCTSConfig, choices, load_params
 from sqlforge.official.judge import judge_from, judging
 from sqlforge.io import InputError, atomic_path, dump_jsonl, read_json, read_jsonl, write_json
 from sqlforge.search.mcts import choose
-from sqlforge.scoring.official_files import bird_prediction_text, gold_text, spider_prediction_text
+from sqlforge.scoring.official_files import bird_prediction_text, difficulty_lines, gold_text, spider_prediction_text
 from sqlforge.scoring.significance import paired, wilson
 from sqlforge.scoring.verdicts import verdicts_text
 from sqlforge.records import CandidateSet, Example, MCTSResult, read_records
@@ -41,7 +44,8 @@ from sqlforge.sandbox.executor import sandbox_executor
 
 # the official semantics each rules name reproduces (docs/evaluation.md)
 REPRODUCES = {"spider": "taoyds/test-suite-sql-eval evaluation.py + exec_eval.py (execution and exact-set match)",
-              "bird": "AlibabaResearch/DAMO-ConvAI bird/llm/src/evaluation.py (June 2023)"}
+              "bird": "AlibabaResearch/DAMO-ConvAI bird/llm/src/evaluation.py (June 2023); VES: its evaluation_ves.py; "
+                      "Soft-F1 and R-VES: bird-bench/mini_dev evaluation/evaluation_f1.py, evaluation_ves.py"}
 
 
 def dataset_hash(path: Path) -> str:
@@ -57,7 +61,7 @@ def write_official_format(out: Path, name: str, rules: str, records: list[dict],
         (out / "gold.sql").write_text(gold_text(sqls, db_ids), encoding="utf-8")
         return
     (out / f"{name}.sql").write_text(spider_prediction_text(sqls), encoding="utf-8")
-    if rules == "bird":
+    if rules == "bird":  # the original and the mini-dev scripts read the same prediction JSON
         (out / f"{name}_bird.json").write_text(bird_prediction_text(sqls, db_ids), encoding="utf-8")
 
 
@@ -67,6 +71,11 @@ def with_intervals(block: dict, questions: int) -> dict:
         if kind in block:
             block[f"{kind}_low"], block[f"{kind}_high"] = wilson(round(block[kind] * questions), questions)
     return block
+
+
+def write_difficulties(out: Path, records: list[dict]) -> None:
+    """The mini-dev scripts' --diff_json_path: one JSON object per line with the question's difficulty."""
+    (out / "gold_difficulty.jsonl").write_text(difficulty_lines([r["difficulty"] for r in records]), encoding="utf-8")
 
 
 def main() -> None:
@@ -108,7 +117,9 @@ def main() -> None:
                                  "questions": len(records)},
                      "intervals": "95% Wilson score interval per proportion; vs_greedy: exact McNemar p, "
                                   "95% paired bootstrap percentile interval of the difference"}
+    # the timed metrics' workers, apart from the judging ones (started only if BIRD's VES or R-VES is asked for)
     with sandbox_executor(params.sandbox, timeout, cfg.workers, judging=True) as executor, \
+            sandbox_executor(params.sandbox, timeout, cfg.timing_workers, judging=True) as timer, \
             atomic_path(args.out, is_dir=True) as out:
         # fair selectors: candidates, their scores and their own execution results, never the gold
         executions = {}
@@ -124,16 +135,23 @@ def main() -> None:
         if len(on_mcts) < len(records):  # the same questions, for a fair comparison
             predictors["greedy_on_mcts_questions"] = (on_mcts, [picks[r["id"]]["greedy"] for r in on_mcts])
 
-        judge = judge_from(cfg, params.data.dataset, executor, read_json(args.tables) if rules == "spider" else None)
+        judge = judge_from(cfg, params.data.dataset, executor, read_json(args.tables) if rules == "spider" else None,
+                           timer)
         judged = {}  # predictor -> (its questions, one verdict per question)
         for name, (recs, preds) in predictors.items():
             with progress(f"validate {name}", len(preds)) as advance:
-                metrics[name], result = judge.report(recs, preds, progress=advance)  # Spider: with `em`
+                # Spider: with `em`; BIRD: with validate.bird_metrics
+                metrics[name], result = judge.report(recs, preds, progress=advance, all_metrics=True)
             with_intervals(metrics[name], len(recs))
             judged[name] = (recs, result)
             write_official_format(out, name, rules, recs, preds)
             dump_jsonl(out / f"{name}.jsonl", [{**v, "sql": p} for v, p in zip(result, preds)])
         write_official_format(out, "gold", rules, records, [r["gold"] for r in records])
+        if rules == "bird":
+            write_difficulties(out, records)
+            metrics["rules"]["bird_metrics"] = {"metrics": list(cfg.bird_metrics), "ves_runs": cfg.ves_runs,
+                                                "rves_runs": cfg.rves_runs, "outlier_sigmas": cfg.outlier_sigmas,
+                                                "timing_workers": cfg.timing_workers}
 
         cand_sqls = [[c["sql"] for c in cands[r["id"]]["candidates"]] for r in records]
         metrics["oracle_pass_at_n"] = {**with_intervals(judge.any_correct(records, cand_sqls), len(records)),
@@ -158,6 +176,8 @@ def main() -> None:
             k: judge.report(on_mcts, [mcts[r["id"]]["chosen_by_iterations"][k] for r in on_mcts])[0]["ex"]
             for k in snapshots}
         metrics["executed_queries"] = executor.calls
+        if rules == "bird":
+            metrics["timed_runs"] = timer.timed_runs  # paired timing runs (VES, R-VES) over every predictor
     # every other predictor against greedy on the questions it answered: which flipped, and is it chance?
     greedy_ok = {v["id"]: v["correct"] for v in judged["greedy"][1]} if "greedy" in judged else {}
     metrics["vs_greedy"] = {}
@@ -180,8 +200,12 @@ def main() -> None:
         (plots / "ex_by_difficulty.json").write_text(json.dumps(rows, indent=1))
         (plots / "mcts_ex_by_iterations.json").write_text(json.dumps(
             [{"iterations": int(k), "ex": ex} for k, ex in metrics["mcts_ex_by_iterations"].items()], indent=1))
+    bird = {f"{name} {metric}": metrics[name][metric] for name in predictors for metric in ("f1", "ves", "rves")
+            if metric in metrics[name]}
+    timing = {f"{name} {metric} seconds (timed metric)": metrics[name][f"{metric}_seconds"]
+              for name in predictors for metric in ("ves", "rves") if f"{metric}_seconds" in metrics[name]}
     summary("validate", {**{f"{name} ex (n={metrics[name]['n']})": metrics[name]["ex"]
-                            for name in [*predictors, "oracle_pass_at_n"]},
+                            for name in [*predictors, "oracle_pass_at_n"]}, **bird, **timing,
                          "gold SQL failing (scored wrong, as officially)": metrics[next(iter(predictors))]["gold_failures"]})
 
 

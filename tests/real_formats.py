@@ -206,6 +206,27 @@ def make_bird(root: Path, new_release: bool = True) -> Path:
     return root
 
 
+# the mini-dev release's records: question_id, db_id, question, evidence, SQL, difficulty (its own numbering)
+BIRD_MINI_DEV = [
+    (1471, "california_schools", "Which county has the most schools?", "",
+     "SELECT County FROM schools GROUP BY County ORDER BY COUNT(*) DESC LIMIT 1", "moderate"),
+    (1472, "california_schools", "How many schools are charter schools?", "charter refers to `Charter School (Y/N)` = 1",
+     "SELECT COUNT(*) FROM schools WHERE `Charter School (Y/N)` = 1", "simple"),
+    (1480, "california_schools", "List the CDS codes of Alameda's schools.", "",
+     "SELECT CDSCode FROM schools WHERE County = 'Alameda'", "challenging"),
+]
+
+
+def add_mini_dev(root: Path) -> Path:
+    """The mini-dev release's mini_dev_sqlite.json and mini_dev_sqlite_gold.sql, put in BIRD's dev folder."""
+    dev = next(p for p in (root / "dev", root / "dev_20240627") if p.is_dir())
+    (dev / "mini_dev_sqlite.json").write_text(json.dumps(
+        [{"question_id": qid, "db_id": db, "question": q, "evidence": e, "SQL": sql, "difficulty": d}
+         for qid, db, q, e, sql, d in BIRD_MINI_DEV], indent=4))
+    (dev / "mini_dev_sqlite_gold.sql").write_text("".join(f"{sql}\t{db}\n" for _, db, _, _, sql, _ in BIRD_MINI_DEV))
+    return dev
+
+
 def zip_folder(folder: Path, archive: Path, prefix: str = "") -> Path:
     """Zip `folder` with member names under `prefix/` (deterministic member order)."""
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:

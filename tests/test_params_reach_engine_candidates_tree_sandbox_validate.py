@@ -369,12 +369,17 @@ def validate_runs(tmp_path_factory):
                                     "--out", str(tmp / "out"), "--plots", str(tmp / "plots"),
                                     "--metrics", str(tmp / "metrics.json"),
                                     "--verdicts", str(tmp / "verdicts.tsv")], monkeypatch)
-        verdicts = [(v["id"], v["correct"], v["error_kind"]) for v in read_jsonl(tmp / "out" / "greedy.jsonl")]
-        return SimpleNamespace(verdicts=verdicts, executor=built[0],
+        greedy = read_jsonl(tmp / "out" / "greedy.jsonl")
+        verdicts = [(v["id"], v["correct"], v["error_kind"]) for v in greedy]
+        metrics = json.loads((tmp / "metrics.json").read_text())
+        return SimpleNamespace(verdicts=verdicts, executor=built[0], timer=built[1], greedy=greedy,
+                               bird={k: metrics["greedy"].get(k) for k in ("f1", "ves", "rves")},
                                files=sorted(p.name for p in (tmp / "out").iterdir()))
 
     return Runs(tmp_path_factory, run)
 
+
+BIRD_TIMED = {"validate": {"rules": "bird", "max_questions": 2, "ves_runs": 3, "rves_runs": 3}}
 
 VALIDATE = {  # validate key -> new value, what the stage's verdicts (or executor) show, context
     "rules": ("bird", lambda r: (r.verdicts, r.files), {}),  # and BIRD's own prediction files
@@ -385,6 +390,13 @@ VALIDATE = {  # validate key -> new value, what the stage's verdicts (or executo
     "compare_budget_s": (1e-9, lambda r: r.verdicts, {}),
     # the executor's pool: how many sandbox worker processes it keeps
     "workers": (1, lambda r: len(r.executor._workers), {}),
+    # BIRD's other metrics, on the two quick questions (`distinct` right under BIRD rules, `plug` wrong)
+    "bird_metrics": (["f1"], lambda r: sorted(k for k, v in r.bird.items() if v is not None), BIRD_TIMED),
+    "ves_runs": (5, lambda r: r.timer.timed_runs, BIRD_TIMED),  # paired runs the timing workers did
+    "rves_runs": (5, lambda r: r.timer.timed_runs, BIRD_TIMED),
+    # with a cut this tight no ratio is kept: the official then scores the question 0
+    "outlier_sigmas": (1e-9, lambda r: [v["ves_ratio"] > 0 for v in r.greedy], BIRD_TIMED),
+    "timing_workers": (2, lambda r: len(r.timer._workers), BIRD_TIMED),  # the timing executor's pool
 }
 
 

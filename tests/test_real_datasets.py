@@ -13,7 +13,7 @@ import threading
 import pytest
 
 from conftest import REPO, write_params
-from real_formats import SLOW_SQL, make_bird, make_spider, zip_folder
+from real_formats import BIRD_MINI_DEV, SLOW_SQL, add_mini_dev, make_bird, make_spider, zip_folder
 from sqlforge.data.sources import tree_sha256
 
 # stage scripts in subprocesses, real training or the pipeline: `make test-fast` leaves these out
@@ -176,6 +176,18 @@ def test_bird(tmp_path, new_release):
     assert "team_api_id INTEGER PRIMARY KEY /* team api id */" in schema  # column_name when no description
     assert dev[0]["schema"].count("CREATE TABLE") == 1 and "1: yes; 0: no" in dev[0]["schema"]
     assert dev[0]["db_path"].endswith("california_schools/california_schools.sqlite")
+
+
+def test_bird_mini_dev(tmp_path):
+    source = make_bird(tmp_path / "src" / "bird", new_release=True)
+    add_mini_dev(source)
+    proc, paths = run_stages(tmp_path, {"dataset": "bird", "source": str(source), "dev_split": "mini-dev"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    dev = read_jsonl(paths["prepared"] / "dev.jsonl")
+    assert [(r["gold"], r["difficulty"]) for r in dev] == [(sql, d) for *_, sql, d in BIRD_MINI_DEV]
+    assert dev[1]["evidence"] == "charter refers to `Charter School (Y/N)` = 1"
+    assert all(r["db_path"].endswith("dev_databases/california_schools/california_schools.sqlite") for r in dev)
+    assert metrics(tmp_path, "preprocess")["dev_split"] == "mini-dev"
 
 
 def test_schema_token_budget_drops_values_then_descriptions(tmp_path):

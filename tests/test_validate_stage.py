@@ -19,7 +19,7 @@ def write_jsonl(path, rows):
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
-def run_validate(tmp_path, dataset, records, preds, tables=None, mcts_preds=None):
+def run_validate(tmp_path, dataset, records, preds, tables=None, mcts_preds=None, validate=None):
     """Stage inputs as the earlier stages write them: dev records, candidates (greedy + one sample),
     RM scores and MCTS results, each candidate here being the given prediction (MCTS's: `mcts_preds`)."""
     mcts_preds = preds if mcts_preds is None else mcts_preds
@@ -36,7 +36,8 @@ def run_validate(tmp_path, dataset, records, preds, tables=None, mcts_preds=None
                                                            "exec_status": "ok", "exec_key": "k"}]}
                                           for r, p in zip(records, mcts_preds)])
     params = tmp_path / "params.yaml"
-    write_params(params, {"data": {"dataset": dataset}, "validate": {"timeout_s": 5.0}, "mcts": {"selector": "best_reward"}})
+    write_params(params, {"data": {"dataset": dataset}, "validate": {"timeout_s": 5.0, **(validate or {})},
+                          "mcts": {"selector": "best_reward"}})
     out = tmp_path / "out"
     proc = subprocess.run([sys.executable, str(REPO / "stages" / "validate.py"), "--params", str(params),
                            "--dev", str(tmp_path / "dev.jsonl"), "--tables", str(tmp_path / "dev_tables.json"),
@@ -82,10 +83,24 @@ def test_validate_bird_exports_predictions_in_question_order(tmp_path):
     dev.write_text(json.dumps(data))
     records = [ex.to_dict() for ex in load_split(root, "bird", "dev").examples]
     preds = [r["gold"] for r in records[:10]] + ["", "SELECT County FROM schools WHERE County = 'a   b'"]
-    proc, out = run_validate(tmp_path, "bird", records, preds)
+    proc, out = run_validate(tmp_path, "bird", records, preds, validate={"ves_runs": 3, "rves_runs": 4})
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((tmp_path / "validate.json").read_text())
     assert metrics["greedy"]["gold_failures"] == 1 and metrics["greedy"]["ex"] == pytest.approx(10 / 12)
+    # validate.bird_metrics: Soft-F1 (the empty prediction and the failing gold score 0, the other 10 are 1),
+    # VES and R-VES per predictor and difficulty, and the seconds the timed ones took (printed too)
+    for name in ("greedy", "majority_vote", "best_of_n_rm", "mcts_best_reward"):
+        assert metrics[name]["f1"] == pytest.approx(10 / 12)
+        assert {"f1_by_difficulty", "ves", "ves_by_difficulty", "rves", "rves_by_difficulty", "ves_seconds",
+                "rves_seconds"} <= set(metrics[name])
+        assert metrics[name]["ves"] > 0 and 0 < metrics[name]["rves"] <= 100 * 1.25 ** 0.5
+    assert metrics["timed_runs"] == 4 * 10 * (3 + 4)  # predictors x right predictions x runs
+    assert "greedy rves seconds (timed metric)" in proc.stdout + proc.stderr
+    greedy = [json.loads(line) for line in (out / "greedy.jsonl").read_text().splitlines()]
+    assert [v["rves_reward"] > 0 for v in greedy] == [True] * 10 + [False] * 2
+    # the mini-dev scripts' --diff_json_path, read line by line with json.loads
+    assert [json.loads(line)["difficulty"] for line in (out / "gold_difficulty.jsonl").read_text().splitlines()] \
+        == [r["difficulty"] for r in records]
     exported = json.loads((out / "greedy_bird.json").read_text())
     assert list(exported) == [str(i) for i in range(12)]  # not "0", "1", "10", "11", "2", ...
     sqls = [value.split("\t----- bird -----\t")[0] for value in exported.values()]

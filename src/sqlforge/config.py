@@ -31,6 +31,12 @@ Str = Annotated[str, Strict()]
 Bool = Annotated[bool, Strict()]
 
 
+def _unique(values: list) -> list:
+    if len(set(values)) != len(values):
+        raise ValueError("each value at most once")
+    return values
+
+
 def _all_or_positive(value: int) -> int:
     if value != -1 and value < 1:
         raise ValueError("must be -1 (no limit) or >= 1")
@@ -67,7 +73,7 @@ class DataConfig:
     dataset: Literal["demo", "spider", "bird"]
     source: Str  # real datasets: folder, zip file or URL holding the official layout
     sha256: Annotated[Str, Field(pattern=r"^([0-9a-f]{64})?$")]  # pinned hash of the source; "" = report it
-    dev_split: Literal["dev", "spider-dk", "spider-syn", "spider-realistic"]  # Spider variants
+    dev_split: Literal["dev", "spider-dk", "spider-syn", "spider-realistic", "mini-dev"]  # Spider variants; BIRD mini-dev
     skip_missing_databases: Bool  # true: questions whose database is missing are left out (counted, printed)
     max_uncompressed_bytes: Positive  # an archive (zip) expanding past this is refused before extraction
     demo: DemoData
@@ -249,6 +255,12 @@ class ValidateConfig:
     workers: Positive  # sandbox worker processes executing queries in parallel
     bootstrap_resamples: Annotated[Int, Field(ge=100, le=1_000_000)]  # paired bootstrap draws (vs_greedy, compare)
     bootstrap_seed: Seed
+    # under BIRD rules, besides EX: mini-dev Soft-F1, the original VES, mini-dev R-VES (docs/evaluation.md)
+    bird_metrics: Annotated[list[Literal["f1", "ves", "rves"]], AfterValidator(_unique)]
+    ves_runs: Annotated[Int, Field(ge=1, le=10000)]  # timed runs of each right pair (official VES: 100)
+    rves_runs: Annotated[Int, Field(ge=1, le=10000)]  # (official R-VES: 100)
+    outlier_sigmas: Annotated[Float, Field(gt=0)]  # time ratios beyond mean +- this many std dropped (3)
+    timing_workers: Annotated[Int, Field(ge=1, le=256)]  # sandbox workers timing pairs, one query at a time each
 
 
 @dataclass(config=_STRICT)

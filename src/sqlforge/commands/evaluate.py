@@ -21,6 +21,7 @@ from sqlforge.commands.flags import check_params_file
 from sqlforge.stage_runner import progress
 from sqlforge.config import load_params
 from sqlforge.io import atomic_path
+from sqlforge.official.bird_metrics import METRICS
 from sqlforge.scoring.files import ETYPES, Options, load_questions, read_tables, score, summary, verdict_line
 
 
@@ -35,6 +36,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--out", required=True, help="verdicts.jsonl to write")
     parser.add_argument("--etype", choices=ETYPES, default="all",
                         help="exec, match (Spider exact match) or all (default)")
+    parser.add_argument("--metric", choices=(*METRICS, "all"), default="ex",
+                        help="BIRD: ex (default), f1 (mini-dev Soft-F1), ves (original VES), rves (mini-dev R-VES) "
+                             "or all; EX is always reported. The timed ones take validate.ves_runs, rves_runs, "
+                             "outlier_sigmas and timing_workers from --params")
     parser.add_argument("--keep-distinct", action="store_true", help="Spider: keep DISTINCT when executing")
     parser.add_argument("--plug-value", action="store_true",
                         help="Spider: also try the prediction with the gold's values plugged in")
@@ -59,15 +64,22 @@ def run(args) -> int:
     opts = Options(rules=args.rules, etype=args.etype, keep_distinct=args.keep_distinct, plug_value=args.plug_value,
                    sandbox=params.sandbox, workers=workers, timeout_s=args.timeout,
                    compare_budget_s=(params.validate.compare_budget_s if args.compare_budget is None
-                                     else args.compare_budget))
+                                     else args.compare_budget),
+                   metrics=METRICS if args.metric == "all" else (args.metric,), timing=params.validate)
     # tables.json: exact match resolves names and keys by it, and so does the official hardness of each gold
     tables = read_tables(args.tables) if args.rules == "spider" else None
     questions = load_questions(args.rules, args.gold, args.pred, args.db, tables)
+    timings: dict = {}
     with progress("evaluate", len(questions)) as advance:
-        rows = score(questions, opts, tables, progress=advance)
+        rows = score(questions, opts, tables, progress=advance, timings=timings)
     with atomic_path(args.out) as tmp:
         tmp.write_text("".join(json.dumps(verdict_line(r)) + "\n" for r in rows), encoding="utf-8")
     print_summary(summary(rows, args.rules), args.rules)
+    cfg = params.validate
+    for metric, seconds in timings.items():
+        runs = cfg.ves_runs if metric == "ves" else cfg.rves_runs
+        print(f"{metric}: {runs} timed runs per right prediction, {cfg.timing_workers} timing worker(s), "
+              f"{seconds:.1f} s")
     return 0
 
 
@@ -78,10 +90,13 @@ def print_summary(table: dict, rules: str) -> None:
     for level in levels:
         out.add_column(level, justify="right")
     out.add_row("count", *[str(table[level]["count"]) for level in levels])
-    names = {"exec": "execution", "em": "exact match"}
-    for key in ("exec", "em"):
+    names = {"exec": "execution", "em": "exact match", "f1": "soft-F1", "ves": "VES (x100)", "rves": "R-VES (x100)"}
+    for key in ("exec", "em", "f1"):
         if key in table[levels[-1]]:
             out.add_row(names[key], *[f"{table[level].get(key, 0.0):.3f}" for level in levels])
+    for key in ("ves", "rves"):
+        if key in table[levels[-1]]:
+            out.add_row(names[key], *[f"{table[level].get(key, 0.0):.2f}" for level in levels])
     Console().print(out)
     if table["gold_failures"]:
         print(f"gold SQL failing, scored wrong as the official script does: {table['gold_failures']}")

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from sqlforge.official.hardness import spider_hardness
-from sqlforge.io import InputError, read_json
+from sqlforge.io import InputError, read_json, read_text
 
 DATASETS = ("demo", "spider", "bird")
 
@@ -37,6 +37,8 @@ SPIDER_DEV_SETS = {
 # train_others.json (questions over the extra databases) is used when present
 SPIDER_TRAIN_FILES = ("train_spider.json", "train_others.json")
 BIRD_DIFFICULTIES = {"simple", "moderate", "challenging"}
+# data.dev_split: mini-dev: the files of the mini-dev release (bird-bench/mini_dev), put in BIRD's dev folder
+BIRD_MINI_DEV = ("mini_dev_sqlite.json", "mini_dev_sqlite_gold.sql")
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
@@ -290,14 +292,45 @@ def bird_split_dir(root: Path, split: str) -> Path:
     return found[0]
 
 
-def load_bird(root: str | Path, split: str, *, skip_missing_databases: bool = False) -> Split:
-    """BIRD layout; question_id and difficulty are optional (older releases lack them)."""
+def _mini_dev_golds(folder: Path, records: list) -> list[str]:
+    """The gold SQL of each mini-dev question from `mini_dev_sqlite_gold.sql` (`SQL<TAB>db_id` lines, what the
+    official scripts run), checked line by line against the questions file's db_id."""
+    json_path, gold_path = (folder / name for name in BIRD_MINI_DEV)
+    if not gold_path.is_file():
+        raise InputError(f"{gold_path}: missing; data.dev_split=mini-dev needs {BIRD_MINI_DEV[0]} and "
+                         f"{BIRD_MINI_DEV[1]} of the mini-dev release (github.com/bird-bench/mini_dev) in BIRD's "
+                         f"dev folder {folder}")
+    lines = [line for line in read_text(gold_path).splitlines() if line.strip()]
+    if len(lines) != len(records):
+        raise InputError(f"{gold_path}: {len(lines)} gold lines for the {len(records)} questions of {json_path}")
+    golds = []
+    for i, (line, record) in enumerate(zip(lines, records)):
+        fields = line.strip().split("\t")
+        if len(fields) != 2 or not fields[0].strip():
+            raise InputError(f"{gold_path}: line {i + 1} is not SQL<TAB>db_id")
+        if isinstance(record, dict) and fields[1].strip() != record.get("db_id"):
+            raise InputError(f"{gold_path}: line {i + 1} names db_id {fields[1].strip()!r}, but record {i} of "
+                             f"{json_path} has {record.get('db_id')!r}")
+        golds.append(fields[0])
+    return golds
+
+
+def load_bird(root: str | Path, split: str, *, skip_missing_databases: bool = False, mini_dev: bool = False) -> Split:
+    """BIRD layout; question_id and difficulty are optional (older releases lack them). `mini_dev`: the dev
+    questions of the mini-dev release (its two files in the dev folder) over the dev databases."""
     folder = bird_split_dir(Path(root), split)
     tables_path = folder / f"{split}_tables.json"
     builder = _Builder(split, load_tables(tables_path), folder / f"{split}_databases", tables_path,
                        skip_missing=skip_missing_databases)
-    path = folder / f"{split}.json"
-    for i, record in enumerate(_records(path)):
+    path = folder / (BIRD_MINI_DEV[0] if mini_dev else f"{split}.json")
+    if mini_dev and not path.is_file():
+        raise InputError(f"{path}: missing; data.dev_split=mini-dev needs {BIRD_MINI_DEV[0]} and {BIRD_MINI_DEV[1]} "
+                         f"of the mini-dev release (github.com/bird-bench/mini_dev) in BIRD's dev folder {folder}")
+    records = _records(path)
+    golds = _mini_dev_golds(folder, records) if mini_dev else None
+    for i, record in enumerate(records):
+        if golds is not None and isinstance(record, dict):
+            record = {**record, "SQL": golds[i]}  # the gold the official scripts run
         difficulty = "unknown"
         if isinstance(record, dict) and record.get("difficulty") is not None:
             difficulty = str(record["difficulty"]).strip().lower()
@@ -312,9 +345,10 @@ def load_bird(root: str | Path, split: str, *, skip_missing_databases: bool = Fa
 def load_split(raw: str | Path, dataset: str, split: str, dev_split: str = "dev", *,
                skip_missing_databases: bool = False) -> Split:
     if dataset == "bird":
-        if split == "dev" and dev_split != "dev":
-            raise InputError(f"params.yaml: data.dev_split={dev_split!r}: BIRD has one dev set ('dev')")
-        return load_bird(raw, split, skip_missing_databases=skip_missing_databases)
+        if split == "dev" and dev_split not in ("dev", "mini-dev"):
+            raise InputError(f"params.yaml: data.dev_split={dev_split!r}: BIRD's dev sets are 'dev' and 'mini-dev'")
+        return load_bird(raw, split, skip_missing_databases=skip_missing_databases,
+                         mini_dev=split == "dev" and dev_split == "mini-dev")
     if dataset in ("spider", "demo"):
         return load_spider(raw, split, dev_split, skip_missing_databases=skip_missing_databases)
     raise InputError(f"params.yaml: data.dataset={dataset!r} must be one of {list(DATASETS)}")

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlforge.official.result_compare import CompareBudgetExceeded, spider_result_eq  # noqa: F401 (re-exported)
+from sqlforge.official.bird_metrics import BirdMetrics, soft_f1_or_zero
 from sqlforge.official.exact_match import exact_match
 from sqlforge.official.plug_value import plugged_predictions
 from sqlforge.official.prediction_text import exec_text, official_prediction
@@ -103,7 +104,9 @@ def verdicts(records: list[dict], predictions: list[str], rules: str, executor, 
     scores it (BIRD: wrong, its script catches every error; Spider: wrong, where the test-suite script
     stops with an AssertionError) and flagged in `gold_failure` (the gold's error kind).
     A result comparison that runs past `compare_budget_s` is scored wrong with error_kind COMPARE_BUDGET.
-    Each verdict: id, correct, error_kind (the prediction's), gold_failure (None or the gold's error kind).
+    Each verdict: id, correct, error_kind (the prediction's), gold_failure (None or the gold's error kind);
+    under BIRD rules also f1 (the mini-dev Soft-F1 of the two results, 0 when either fails or the pair passes
+    the time budget) and seconds (prediction and gold together, the part of the timed metrics' budget used).
     """
     folders: dict = {}
     plans = [_plan(rec, pred, rules, keep_distinct, plug_value, folders) for rec, pred in zip(records, predictions)]
@@ -144,6 +147,8 @@ def _verdict(rec: dict, dbs: list[str], gold_sql: str, alternatives: list[str], 
     golds = [_run(gold_results, db, gold_sql, rules) for db in dbs]
     failed = next((g for g in golds if not g.ok), None)
     out = {"id": rec["id"], "correct": False, "error_kind": "ok", "gold_failure": failed and failed.error_kind}
+    if rules == "bird":
+        out.update(f1=0.0, seconds=0.0)
     for pred_sql in alternatives:
         for db, gold in zip(dbs, golds):
             result = _run(pred_results, db, pred_sql, rules)
@@ -152,10 +157,13 @@ def _verdict(rec: dict, dbs: list[str], gold_sql: str, alternatives: list[str], 
                 break
             if not gold.ok:
                 break
-            if rules == "bird" and result.seconds + gold.seconds > timeout_s:
-                # BIRD's script gives prediction and gold one budget together (meta_time_out)
-                out["error_kind"] = TIMEOUT
-                break
+            if rules == "bird":
+                out["seconds"] = result.seconds + gold.seconds
+                if out["seconds"] > timeout_s:
+                    # BIRD's script gives prediction and gold one budget together (meta_time_out)
+                    out["error_kind"] = TIMEOUT
+                    break
+                out["f1"] = soft_f1_or_zero(result.rows, gold.rows)
             try:
                 if not results_match(rules, rec["gold"], gold.rows, result.rows, budget_s=compare_budget_s):
                     break
@@ -192,15 +200,20 @@ class Judge:
     plug_value: bool = False
     compare_budget_s: float | None = None
     tables: dict | None = None  # db_id -> tables.json entry: Spider exact match resolves names with it
+    bird: BirdMetrics | None = None  # BIRD rules: Soft-F1, VES, R-VES besides EX (report(..., all_metrics=True))
 
     def verdicts(self, records: list[dict], predictions: list[str], progress=None) -> list[dict]:
         return verdicts(records, predictions, self.rules, self.executor, self.keep_distinct, progress,
                         self.plug_value, self.compare_budget_s)
 
-    def report(self, records: list[dict], predictions: list[str], progress=None) -> tuple[dict, list[dict]]:
-        """accuracy_report (with Spider's exact match as `em`) and the verdicts behind it."""
+    def report(self, records: list[dict], predictions: list[str], progress=None,
+               all_metrics: bool = False) -> tuple[dict, list[dict]]:
+        """accuracy_report (with Spider's exact match as `em`) and the verdicts behind it. `all_metrics`: under
+        BIRD rules also the metrics `bird` asks for (Soft-F1, VES, R-VES), in the report and in each verdict."""
         judged = self.verdicts(records, predictions, progress)
         report = accuracy_report(records, judged)
+        if all_metrics and self.rules == "bird" and self.bird is not None:
+            report.update(self.bird.report(records, predictions, judged, getattr(self.executor, "timeout_s")))
         if self.rules == "spider":
             tables = self.tables or {}
             for r, p, v in zip(records, predictions, judged):  # per question too: the verdict file's em column
@@ -231,11 +244,15 @@ def accuracy_report(records: list[dict], verdict_list: list[dict]) -> dict:
     }
 
 
-def judge_from(cfg, dataset: str, executor, tables: dict | None = None) -> Judge:
-    """The Judge the validate params section (`cfg`) describes for `dataset`."""
+def judge_from(cfg, dataset: str, executor, tables: dict | None = None, timer=None) -> Judge:
+    """The Judge the validate params section (`cfg`) describes for `dataset`; `timer` (an executor of
+    `cfg.timing_workers` workers) measures VES and R-VES when `cfg.bird_metrics` asks for them."""
     rules, _, keep_distinct = judging(cfg, dataset)
+    bird = None
+    if rules == "bird":
+        bird = BirdMetrics(tuple(cfg.bird_metrics), cfg.ves_runs, cfg.rves_runs, cfg.outlier_sigmas, timer)
     return Judge(rules, executor, keep_distinct, cfg.plug_value and rules == "spider", cfg.compare_budget_s,
-                 tables if rules == "spider" else None)
+                 tables if rules == "spider" else None, bird)
 
 
 def judging(cfg, dataset: str) -> tuple[str, float, bool]:

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Sequence
 
 from sqlforge.sandbox.sqlite import (CRASHED, EMPTY, OUT_OF_MEMORY, ROW_OVERHEAD, SYNTAX, TIMEOUT, ExecResult,
-                                     check_database)
-from sqlforge.sandbox.worker import Worker
+                                     TimingResult, check_database)
+from sqlforge.sandbox.worker import TIME_PAIR, Worker
 
 # how long a worker whose query passed its deadline may take to answer before it is killed: the progress
 # handler interrupts SQLite within milliseconds, so only a worker stuck outside SQLite waits this long
@@ -90,6 +90,7 @@ class Executor:
         self.calls = 0  # queries actually run (cache misses)
         self.killed = 0  # workers killed at a hard deadline
         self.worker_peak_kb = 0  # the largest peak resident size (VmHWM) a worker reported
+        self.timed_runs = 0  # paired timing runs done (time_pairs)
 
     def execute(self, db_path: str | Path, sql: str | bytes, timeout_s: float | None = None,
                 trusted: bool = False) -> ExecResult:
@@ -172,6 +173,50 @@ class Executor:
                     self.killed += 1
                     self._finish(key, ExecResult(error_kind=TIMEOUT, seconds=now - start,
                                                  error=f"timed out after {key[2]:g} s (worker killed)"), done, progress)
+
+    def time_pairs(self, jobs: Sequence[tuple], progress=None) -> list[TimingResult]:
+        """Paired timing runs for (db_path, prediction, gold, runs, budget_s, style) jobs, in order.
+
+        Each job runs in one worker, whose only work it is until it answers: one query at a time per worker,
+        so `workers` should not exceed the cores left free, or the queries would share a core and the ratios
+        be measured on a loaded machine. Runs under the golds' memory cap (both queries were judged first);
+        a job past its budget is stopped in the worker and, failing that, the worker is killed (`timeout`)."""
+        results: list[TimingResult | None] = [None] * len(jobs)
+        todo = deque(range(len(jobs)))
+        busy: dict[int, tuple[int, float]] = {}  # worker slot -> (job index, hard deadline)
+        while todo or busy:
+            for slot in range(len(self._workers)):
+                if slot in busy or not todo:
+                    continue
+                index = todo.popleft()
+                db_path, pred_sql, gold_sql, runs, budget_s, style = jobs[index]
+                check_database(db_path)
+                self._send(slot, (TIME_PAIR, str(db_path), pred_sql, gold_sql, runs, budget_s, style,
+                                  self.gold_limits.memory_mb))
+                busy[slot] = (index, time.monotonic() + budget_s + self.kill_grace_s)
+            by_conn = {self._workers[s].recv_conn: s for s in busy}
+            wait_s = max(0.0, min(d for _, d in busy.values()) - time.monotonic())
+            for conn in wait(list(by_conn), timeout=wait_s):
+                slot = by_conn[conn]
+                index, _ = busy.pop(slot)
+                try:
+                    results[index] = TimingResult(*conn.recv())
+                except (EOFError, OSError):  # the worker died (out of memory outside Python, killed)
+                    self._replace(slot)
+                    results[index] = TimingResult(error_kind=CRASHED, error="sandbox worker died")
+                if progress:
+                    progress(1)
+            now = time.monotonic()
+            for slot, (index, deadline) in list(busy.items()):
+                if now >= deadline:
+                    busy.pop(slot)
+                    self._replace(slot)
+                    self.killed += 1
+                    results[index] = TimingResult(error_kind=TIMEOUT, error="timing budget passed (worker killed)")
+                    if progress:
+                        progress(1)
+        self.timed_runs += sum(len(r.pred_seconds) for r in results if r is not None)
+        return [r for r in results if r is not None]
 
     def _finish(self, key: tuple, result: ExecResult, done: dict, progress) -> None:
         done[key] = result

@@ -178,3 +178,54 @@ def run_query(conn: sqlite3.Connection, sql: str, timeout: float, max_rows: int,
         return ExecResult(error_kind=kind, error=msg, seconds=time.monotonic() - start)
     finally:
         conn.set_progress_handler(None, 0)
+
+
+@dataclass
+class TimingResult:
+    """Seconds of each paired run of a prediction and its gold (`time_pair`), or why the measurement stopped."""
+    pred_seconds: list[float] = field(default_factory=list)
+    gold_seconds: list[float] = field(default_factory=list)
+    error_kind: str = OK
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.error_kind == OK
+
+
+def _timed_run(db_path: str | Path, sql: str, style: str, deadline: float) -> float:
+    """One run on a fresh sandboxed connection (opening it is not timed, as the official opens it before its
+    clock starts). "execute": the statement's first step, as `cursor.execute` alone; "fetch": execute, every
+    row fetched, and the connection closed, all timed."""
+    conn = open_readonly(db_path)
+    conn.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, _PROGRESS_STEPS)
+    try:
+        if style == "execute":
+            start = time.perf_counter()
+            conn.execute(sql)
+            return time.perf_counter() - start
+        start = time.perf_counter()
+        conn.execute(sql).fetchall()
+        conn.close()
+        return time.perf_counter() - start
+    finally:
+        conn.close()
+
+
+def time_pair(db_path: str | Path, pred_sql: str, gold_sql: str, runs: int, budget_s: float,
+              style: str) -> TimingResult:
+    """`runs` paired runs, each the prediction then the gold, one query at a time in this process, as the
+    official `iterated_execute_sql` does; the whole measurement stops (`timeout`) past `budget_s`."""
+    deadline = time.monotonic() + budget_s
+    out = TimingResult()
+    try:
+        for _ in range(runs):
+            out.pred_seconds.append(_timed_run(db_path, pred_sql, style, deadline))
+            out.gold_seconds.append(_timed_run(db_path, gold_sql, style, deadline))
+            if time.monotonic() > deadline:
+                raise sqlite3.OperationalError("interrupted")
+    except (sqlite3.Error, sqlite3.Warning, OverflowError, ValueError, MemoryError) as exc:
+        kind = _classify(exc)
+        return TimingResult(out.pred_seconds, out.gold_seconds, kind,
+                            f"timing stopped after {budget_s:g} s" if kind == TIMEOUT else str(exc))
+    return out

@@ -21,7 +21,8 @@ from collections import OrderedDict
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from sqlforge.sandbox.sqlite import CRASHED, OUT_OF_MEMORY, ExecResult, check_database, open_readonly, run_query
+from sqlforge.sandbox.sqlite import (CRASHED, OUT_OF_MEMORY, ExecResult, TimingResult, check_database, open_readonly,
+                                     run_query, time_pair)
 
 SRC_DIR = Path(__file__).resolve().parents[2]  # the folder holding sqlforge/: the worker imports it from there
 _PR_SET_PDEATHSIG = 1
@@ -83,15 +84,34 @@ def _set_memory_cap(memory_mb: int, hard_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (min(memory_mb, hard_mb) << 20, hard_mb << 20))
 
 
+# a timing request: (TIME_PAIR, db_path, prediction, gold, runs, budget_s, style, memory_mb)
+TIME_PAIR = "time_pair"
+
+
+def _time(replies: Connection, request: tuple, hard_mb: int) -> None:
+    """Paired timing runs of a prediction and its gold (sandbox.sqlite.time_pair), fresh connections each."""
+    db_path, pred_sql, gold_sql, runs, budget_s, style, memory_mb = request
+    _set_memory_cap(memory_mb, hard_mb)
+    try:
+        result = time_pair(db_path, pred_sql, gold_sql, runs, budget_s, style)
+    except Exception as exc:  # not the queries' doing (a database gone unreadable): report, stay alive
+        result = TimingResult(error_kind=CRASHED, error=f"{type(exc).__name__}: {exc}")
+    replies.send((result.pred_seconds, result.gold_seconds, result.error_kind, result.error))
+
+
 def main(read_fd: int, write_fd: int, parent_pid: int, hard_mb: int) -> None:
     _die_with_parent(parent_pid, read_fd)
     requests, replies = Connection(read_fd, writable=False), Connection(write_fd, readable=False)
     conns: OrderedDict[str, object] = OrderedDict()
     while True:
         try:
-            db_path, sql, timeout, limits = requests.recv()
+            request = requests.recv()
         except EOFError:  # the parent went away
             return
+        if len(request) == 8 and request[0] == TIME_PAIR:
+            _time(replies, request[1:], hard_mb)
+            continue
+        db_path, sql, timeout, limits = request
         memory_mb, max_rows, max_cells, max_bytes = limits
         _set_memory_cap(memory_mb, hard_mb)
         try:

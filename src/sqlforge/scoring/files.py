@@ -14,9 +14,10 @@ from pathlib import Path
 
 from sqlforge.data.datasets import check_db_id, load_tables
 from sqlforge.official.hardness import spider_hardness
+from sqlforge.official.bird_metrics import METRICS, BirdMetrics, rves, ves
 from sqlforge.official.judge import COMPARE_BUDGET, RULES, verdicts
 from sqlforge.official.exact_match import exact_match
-from sqlforge.config import SandboxConfig
+from sqlforge.config import SandboxConfig, ValidateConfig
 from sqlforge.io import InputError
 from sqlforge.scoring.official_files import read_bird_gold, read_bird_predictions, read_spider_files
 from sqlforge.official.prediction_text import official_prediction
@@ -37,6 +38,9 @@ class Options:
     plug_value: bool = False
     timeout_s: float | None = None  # None: the official timeout of the rules (Spider 60 s, BIRD 30 s)
     compare_budget_s: float | None = None  # one result comparison past this is scored wrong and counted
+    metrics: tuple[str, ...] = ("ex",)  # BIRD: any of ex, f1, ves, rves (EX is always judged)
+    # BIRD's other metrics: its ves_runs, rves_runs, outlier_sigmas, timing_workers (params.yaml's validate section)
+    timing: ValidateConfig | None = None
 
 
 def _db_path(db_dir: Path, db_id: str) -> Path:
@@ -76,12 +80,17 @@ def load_questions(rules: str, gold: str | Path, pred: str | Path, db_dir: str |
     return questions
 
 
-def score(questions: list[dict], opts: Options, tables: dict | None = None, progress=None) -> list[dict]:
+def score(questions: list[dict], opts: Options, tables: dict | None = None, progress=None,
+          timings: dict | None = None) -> list[dict]:
     """One row per question, in order: index, db_id, exec, em (None for BIRD or when not asked), hardness;
-    plus gold_failure and error_kind for the summary."""
+    plus gold_failure and error_kind for the summary, and under BIRD rules the metrics of `opts.metrics`
+    (f1, ves_ratio, rves_reward). `timings` receives the seconds each timed metric took."""
     if opts.rules == "bird" and opts.etype == "match":
         raise InputError("--etype match: exact match is a Spider metric; BIRD reports execution accuracy only")
     do_exec, do_match = opts.etype in ("all", "exec"), opts.etype in ("all", "match") and opts.rules == "spider"
+    extra = [m for m in METRICS if m in opts.metrics and m != "ex"]
+    if extra and opts.rules != "bird":
+        raise InputError(f"--metric {'/'.join(extra)}: BIRD metrics; Spider reports execution and exact match")
     rows = [{"index": q["index"], "db_id": q["db_id"], "exec": None, "em": None, "hardness": q["difficulty"],
              "gold_failure": None, "error_kind": None} for q in questions]
     if do_exec:
@@ -93,6 +102,9 @@ def score(questions: list[dict], opts: Options, tables: dict | None = None, prog
                               [q["pred"] for q in runnable], opts.rules, executor,
                               keep_distinct=opts.keep_distinct, progress=progress, plug_value=opts.plug_value,
                               compare_budget_s=opts.compare_budget_s)
+            if extra:
+                _bird_metrics(questions, runnable, judged, opts, timeout, executor, extra, rows,
+                              {} if timings is None else timings)
         by_index = {v["id"]: v for v in judged}
         for row in rows:
             v = by_index.get(row["index"])
@@ -111,6 +123,43 @@ def score(questions: list[dict], opts: Options, tables: dict | None = None, prog
     return rows
 
 
+def _bird_metrics(questions: list[dict], runnable: list[dict], judged: list[dict], opts: Options, timeout: float,
+                  executor, extra: list[str], rows: list[dict], timings: dict) -> None:
+    """Soft-F1, VES and R-VES per question into `rows` (f1, ves_ratio, rves_reward; 0 for a prediction naming a
+    missing database). The original VES runs both queries on the database the prediction names, as its EX
+    does; the mini-dev scripts (Soft-F1, R-VES) on the gold's: a second judging pass where the two differ."""
+    cfg = opts.timing
+    if cfg is None:
+        raise ValueError("Options.timing (the validate params section) is needed for BIRD's other metrics")
+    settings = dict(ves_runs=cfg.ves_runs, rves_runs=cfg.rves_runs, outlier_sigmas=cfg.outlier_sigmas)
+    with sandbox_executor(opts.sandbox, timeout, cfg.timing_workers, judging=True) as timer:
+        passes = []
+        if "ves" in extra:
+            passes.append((("ves",), runnable, judged))
+        mini = tuple(m for m in ("f1", "rves") if m in extra)
+        if mini:
+            on_gold = [{**q, "id": q["index"], "db_path": str(_gold_db(q))} for q in questions]
+            same = all(str(q["db_path"]) == str(_gold_db(q)) for q in questions)
+            gold_judged = judged if same else verdicts(on_gold, [q["pred"] for q in questions], opts.rules, executor,
+                                                       compare_budget_s=opts.compare_budget_s)
+            passes.append((mini, on_gold if not same else runnable, gold_judged))
+        for metrics, recs, verdict_list in passes:
+            found = BirdMetrics(metrics, timer=timer, **settings).report(
+                [{**q, "db_path": str(q["db_path"]), "gold": q["gold"]} for q in recs], [q["pred"] for q in recs],
+                verdict_list, timeout)
+            by_index = {v["id"]: v for v in verdict_list}
+            for row in rows:
+                v = by_index.get(row["index"], {})
+                for metric in metrics:
+                    key = {"f1": "f1", "ves": "ves_ratio", "rves": "rves_reward"}[metric]
+                    row[key] = v.get(key, 0.0)
+            timings.update({metric: found[f"{metric}_seconds"] for metric in metrics if f"{metric}_seconds" in found})
+
+
+def _gold_db(q: dict) -> Path:
+    return Path(q["db_path"]).parent.parent / q["db_id"] / f"{q['db_id']}.sqlite"
+
+
 def read_tables(path: str | Path | None) -> dict | None:
     return load_tables(Path(path)) if path else None
 
@@ -127,6 +176,12 @@ def summary(rows: list[dict], rules: str) -> dict:
         for key in ("exec", "em"):
             if group and group[0][key] is not None:
                 cell[key] = sum(bool(r[key]) for r in group) / n if n else 0.0
+        if rows and "f1" in rows[0]:  # a fraction, as exec
+            cell["f1"] = sum(r["f1"] for r in group) / n if n else 0.0
+        if rows and "ves_ratio" in rows[0]:  # the official 100 scale
+            cell["ves"] = ves([r["ves_ratio"] for r in group])
+        if rows and "rves_reward" in rows[0]:
+            cell["rves"] = rves([r["rves_reward"] for r in group])
         out[level] = cell
     out["gold_failures"] = sum(1 for r in rows if r["gold_failure"])
     out["compare_budget"] = sum(1 for r in rows if r["error_kind"] == COMPARE_BUDGET)
@@ -135,4 +190,5 @@ def summary(rows: list[dict], rules: str) -> dict:
 
 def verdict_line(row: dict) -> dict:
     """What verdicts.jsonl holds per question."""
-    return {key: row[key] for key in ("index", "db_id", "exec", "em", "hardness")}
+    return {key: row[key] for key in ("index", "db_id", "exec", "em", "hardness", "f1", "ves_ratio", "rves_reward")
+            if key in row}

@@ -67,6 +67,12 @@ def bird_prediction_text(sqls: list[str], db_ids: list[str]) -> str:
                        in enumerate(zip(sqls, db_ids))}, indent=4, ensure_ascii=False) + "\n"
 
 
+def difficulty_lines(difficulties: list[str]) -> str:
+    """The mini-dev scripts' --diff_json_path (read line by line with json.loads): {"difficulty": ...} per
+    question, in question order."""
+    return "".join(json.dumps({"difficulty": d}) + "\n" for d in difficulties)
+
+
 # ---- reading ----------------------------------------------------------------------------------
 
 def _sessions(path: Path) -> list[list[tuple[int, list[str]]]]:
