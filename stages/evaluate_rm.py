@@ -86,13 +86,13 @@ def main() -> None:
     per_question = regroup(scores, sizes)
     with sandbox_executor(params.sandbox, timeout, params.validate.workers, judging=True) as executor:
         executions = executor.execute_many([(rec["db_path"], cand["sql"]) for _, rec, cand in flat])
-        picks = [select(c, results, rm_scores)
+        picks = [select(c, results, rm_scores, params.validate.rm_logprob_weight)
                  for c, results, rm_scores in zip(cands, regroup(executions, sizes), per_question)]
         recs = [records[c["id"]] for c in cands]
         judge = judge_from(params.validate, params.data.dataset, executor)
         judged = judge.verdicts([rec for _, rec, _ in flat], [cand["sql"] for _, _, cand in flat])
         selectors = {}
-        for name in ("greedy", "majority_vote", "best_of_n_rm"):
+        for name in ("greedy", "majority_vote", "best_of_n_rm", "best_of_n_rm_logprob"):
             result = judge.verdicts(recs, [p[name] for p in picks])
             selectors[f"{name}_ex"] = sum(v["correct"] for v in result) / max(1, len(result))
     correct = [v["correct"] for v in judged]

@@ -1,5 +1,9 @@
 """merge-shards: gather the shard trees and turn them into preference pairs.
 
+Kinds (`pairs.kinds`): ReSQLver's `emerge` and `baseline` from the revision
+trees, and `execution` from policy-samples: a right against a wrong sample of
+the policy for the same question (wrong ones that run first, hard negatives).
+
 Pairs use one record schema for every consumer: id, question_id, db_id,
 prompt (inference chat messages, no gold), chosen, rejected,
 chosen_distance, rejected_distance, kind. The train/test split is by
@@ -10,13 +14,16 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import random
 from collections import Counter
 from pathlib import Path
 
 from sqlforge.stage_runner import run_stage, summary
 from sqlforge.config import load_params
 from sqlforge.io import InputError, atomic_path, dump_jsonl, write_json
-from sqlforge.records import Example, Tree, distance_from_json, distance_to_json, inference_messages, read_records
+from sqlforge.data.execution import execution_pairs
+from sqlforge.records import (Example, PolicySamples, Tree, distance_from_json, distance_to_json, inference_messages,
+                              read_records)
 from sqlforge.search.trees import INF, extract_pairs
 
 
@@ -30,6 +37,7 @@ def main() -> None:
     parser.add_argument("--params", required=True)
     parser.add_argument("--trees", required=True)
     parser.add_argument("--train", required=True)
+    parser.add_argument("--samples", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--metrics", required=True)
     args = parser.parse_args()
@@ -57,6 +65,19 @@ def main() -> None:
             pair["chosen_distance"] = distance_to_json(pair["chosen_distance"])
             pair["rejected_distance"] = distance_to_json(pair["rejected_distance"])
             splits[split].append(pair)
+
+    if "execution" in cfg.kinds:
+        rng = random.Random(cfg.seed)
+        for labelled in read_records(args.samples, PolicySamples):
+            qid = labelled["id"]
+            if qid not in records:
+                raise InputError(f"{args.samples}: question {qid!r} is not in {args.train}")
+            split = "test" if in_test_split(qid, cfg.seed, cfg.test_fraction) else "train"
+            for k, (right, wrong) in enumerate(execution_pairs(labelled["samples"], cfg.execution_per_question, rng)):
+                splits[split].append({"chosen": right["sql"], "chosen_distance": 0, "db_id": labelled["db_id"],
+                                      "id": f"{qid}-x{k}", "kind": "execution",
+                                      "prompt": inference_messages(records[qid]), "question_id": qid,
+                                      "rejected": wrong["sql"], "rejected_distance": None})
 
     with atomic_path(args.out, is_dir=True) as out:
         for name, pairs in splits.items():

@@ -2,7 +2,9 @@
 
 Predictors, all fair: `greedy` (the SFT model's greedy SQL), `majority_vote`
 (largest group of identical execution results among greedy + N samples),
-`best_of_n_rm` (the reward model's top candidate) and `mcts_<selector>`
+`best_of_n_rm` (the reward model's top candidate), `best_of_n_rm_logprob` (top
+by reward-model score + validate.rm_logprob_weight x the policy's log-prob),
+`greedy_rl` (the rl stage's policy, greedy; absent when rl.method is none) and `mcts_<selector>`
 (mcts-explore's choice, on the questions it searched), plus every other
 MCTS selector on the same candidates (`mcts_ex_by_selector`). `oracle_pass_at_n`
 (any candidate right) and `oracle_mcts_any_candidate` (any SQL the search
@@ -86,6 +88,7 @@ def main() -> None:
     parser.add_argument("--candidates", required=True)
     parser.add_argument("--rm-scores", required=True)
     parser.add_argument("--mcts", required=True)
+    parser.add_argument("--rl-greedy", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--plots", required=True)
     parser.add_argument("--metrics", required=True)
@@ -108,6 +111,10 @@ def main() -> None:
         raise InputError(f"{args.candidates}: no candidates for question {missing!r}")
     if not mcts:
         raise InputError(f"{args.mcts}: no MCTS results")
+    rl_greedy = {c["id"]: c["candidates"][0]["sql"] for c in read_records(args.rl_greedy, CandidateSet)}
+    missing = next((r["id"] for r in records if rl_greedy and r["id"] not in rl_greedy), None)
+    if missing is not None:
+        raise InputError(f"{args.rl_greedy}: no rl greedy SQL for question {missing!r}")
 
     metrics: dict = {"rules": {"name": rules, "timeout_s": timeout, "distinct_removed": not keep_distinct,
                                "test_suite_databases": rules == "spider", "plug_value": plug_value,
@@ -126,11 +133,15 @@ def main() -> None:
         for rec in records:
             sqls = [c["sql"] for c in cands[rec["id"]]["candidates"]]
             executions[rec["id"]] = executor.execute_many([(rec["db_path"], sql) for sql in sqls])
-        picks = {rec["id"]: select(cands[rec["id"]], executions[rec["id"]], rm_scores.get(rec["id"]))
+        picks = {rec["id"]: select(cands[rec["id"]], executions[rec["id"]], rm_scores.get(rec["id"]),
+                                   cfg.rm_logprob_weight)
                  for rec in records}
         on_mcts = [rec for rec in records if rec["id"] in mcts]
         predictors = {name: (records, [picks[r["id"]][name] for r in records])
-                      for name in ("greedy", "majority_vote", "best_of_n_rm") if name in picks[records[0]["id"]]}
+                      for name in ("greedy", "majority_vote", "best_of_n_rm", "best_of_n_rm_logprob")
+                      if name in picks[records[0]["id"]]}
+        if rl_greedy:  # the rl stage's policy, greedy, on the same questions (none when rl.method is none)
+            predictors["greedy_rl"] = (records, [rl_greedy[r["id"]] for r in records])
         predictors[f"mcts_{params.mcts.selector}"] = (on_mcts, [mcts[r["id"]]["chosen_sql"] for r in on_mcts])
         if len(on_mcts) < len(records):  # the same questions, for a fair comparison
             predictors["greedy_on_mcts_questions"] = (on_mcts, [picks[r["id"]]["greedy"] for r in on_mcts])

@@ -102,9 +102,13 @@ def test_best_of_n_and_select():
     assert best_of_n([0.1, 0.7, 0.7, -1.0]) == 1
     cands = {"candidates": [{"sql": "A", "logprob": -1.0}, {"sql": "B", "logprob": -2.0},
                             {"sql": "C", "logprob": -3.0}]}
-    picks = select(cands, [rows(1), rows(2), rows(2)], rm_scores=[0.0, -1.0, 5.0])
-    assert picks == {"greedy": "A", "majority_vote": "B", "best_of_n_rm": "C"}
-    assert "best_of_n_rm" not in select(cands, [rows(1)] * 3, rm_scores=None)
+    picks = select(cands, [rows(1), rows(2), rows(2)], rm_scores=[0.0, -1.0, 5.0], logprob_weight=1.0)
+    # combined: 0-1=-1, -1-2=-3, 5-3=2 -> C; with weight 3: -3, -7, -4 -> A
+    assert picks == {"greedy": "A", "majority_vote": "B", "best_of_n_rm": "C", "best_of_n_rm_logprob": "C"}
+    assert select(cands, [rows(1), rows(2), rows(2)], [0.0, -1.0, 5.0], logprob_weight=3.0)["best_of_n_rm_logprob"] == "A"
+    # weight 0 is best_of_n_rm itself
+    assert select(cands, [rows(1)] * 3, [0.0, -1.0, 5.0], logprob_weight=0.0)["best_of_n_rm_logprob"] == "C"
+    assert "best_of_n_rm" not in select(cands, [rows(1)] * 3, rm_scores=None, logprob_weight=1.0)
 
 
 def test_reward_model_loads_and_scores_a_pair(tiny_model, demo_records, tmp_path):
@@ -140,17 +144,33 @@ def test_merge_shards_splits_by_question(tmp_path, demo_records):
         trees.append({"question_id": rec["id"], "db_id": rec["db_id"], "nodes": nodes, "solved": True,
                       "solved_at_root": False})
     (shard / "trees.jsonl").write_text("".join(json.dumps(t) + "\n" for t in trees))
-    params = write_params(tmp_path / "params.yaml", {"tree": {"shards": [0]}, "pairs": {"test_fraction": 0.3}})
+    # policy samples of every question: one right and two wrong (one runs, one fails) with repeats
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text("".join(json.dumps({"id": rec["id"], "db_id": rec["db_id"], "samples": [
+        {"sql": rec["gold"], "logprob": -1.0, "correct": True, "error_kind": "ok"},
+        {"sql": "SELEC x", "logprob": -0.5, "correct": False, "error_kind": "syntax"},
+        {"sql": "SELECT 2", "logprob": -3.0, "correct": False, "error_kind": "ok"},
+        {"sql": "SELECT 2", "logprob": -2.0, "correct": False, "error_kind": "ok"}]}) + "\n" for rec in records))
+    params = write_params(tmp_path / "params.yaml", {"tree": {"shards": [0]}, "pairs": {
+        "test_fraction": 0.3, "kinds": ["emerge", "baseline", "execution"], "execution_per_question": 1}})
     proc = subprocess.run([sys.executable, str(REPO / "stages" / "merge_shards.py"), "--params", str(params),
-                           "--trees", str(tmp_path / "trees"), "--train", str(train), "--out", str(tmp_path / "pairs"),
-                           "--metrics", str(tmp_path / "trees.json")], capture_output=True, text=True, cwd=REPO)
+                           "--trees", str(tmp_path / "trees"), "--train", str(train), "--samples", str(samples),
+                           "--out", str(tmp_path / "pairs"), "--metrics", str(tmp_path / "trees.json")],
+                          capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-2000:]
     split = {name: [json.loads(line) for line in (tmp_path / "pairs" / f"{name}.jsonl").read_text().splitlines()]
              for name in ("train", "test")}
     questions = {name: {p["question_id"] for p in pairs} for name, pairs in split.items()}
     assert questions["train"] and questions["test"]
     assert not questions["train"] & questions["test"]
-    assert {p["kind"] for p in split["train"] + split["test"]} == {"emerge", "baseline"}
+    assert {p["kind"] for p in split["train"] + split["test"]} == {"emerge", "baseline", "execution"}
+    execution = [p for p in split["train"] + split["test"] if p["kind"] == "execution"]
+    # one per question, split with the question's tree pairs; the wrong SQL that runs is the hard negative
+    assert len(execution) == len(records)
+    gold = {r["id"]: r["gold"] for r in records}
+    assert all(p["chosen"] == gold[p["question_id"]] and p["rejected"] == "SELECT 2" for p in execution)
+    tree_questions = {name: {p["question_id"] for p in pairs if p["kind"] != "execution"} for name, pairs in split.items()}
+    assert all(p["question_id"] in tree_questions[name] for name in split for p in split[name] if p["kind"] == "execution")
 
 
 def test_inference_prompts_never_contain_gold(tiny_model, demo_records):

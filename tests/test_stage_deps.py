@@ -159,7 +159,7 @@ def test_a_package_folder_is_one_dep_only_where_the_stage_uses_all_of_it():
 
 # --- the data paths a stage reads and writes: named once, in its dvc.yaml cmd ---------------------------
 
-OUTPUT_FLAGS = {"--out", "--metrics", "--plots", "--live", "--data-out", "--model-out", "--verdicts"}
+OUTPUT_FLAGS = {"--out", "--metrics", "--plots", "--live", "--data-out", "--model-out", "--verdicts", "--predictions"}
 SCRATCH_FLAGS = {"--checkpoint"}  # resume state of a killed run, removed when the stage ends: never an output
 NOT_PATHS = {"--params", "--shard"}  # params.yaml reaches DVC through `params:`; a shard is a number
 

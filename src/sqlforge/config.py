@@ -190,7 +190,9 @@ class TreeConfig:
 @dataclass(config=_STRICT)
 class PairsConfig:
     seed: Seed
-    kinds: Annotated[list[Literal["emerge", "baseline"]], Field(min_length=1)]
+    # emerge, baseline: ReSQLver's tree pairs; execution: right against wrong samples of the policy (policy-samples)
+    kinds: Annotated[list[Literal["emerge", "baseline", "execution"]], Field(min_length=1)]
+    execution_per_question: Positive  # execution pairs per question at most
     test_fraction: Annotated[Float, Field(ge=0, lt=1)]
     keep_failed_siblings: Bool  # true: unreachable siblings of kept nodes join the pairs (not ReSQLver)
 
@@ -245,6 +247,47 @@ class CandidatesConfig:
 
 
 @dataclass(config=_STRICT)
+class SamplesConfig:
+    seed: Seed
+    n: Positive  # sampled SQLs per train question
+    temperature: Temperature
+    top_p: TopP
+    max_questions: Limit  # the first train questions in a seeded shuffle
+    timeout_s: Seconds
+
+
+@dataclass(config=_STRICT)
+class RewardWeights:
+    correct: Float  # the gold's result
+    runs: Float     # executes without error, wrong result
+    fails: Float    # error, timeout, refused write, empty
+
+
+@dataclass(config=_STRICT)
+class RLConfig:
+    method: Literal["none", "grpo", "dpo"]
+    seed: Seed
+    max_steps: Positive
+    learning_rate: LearningRate
+    prompts_per_step: Positive  # grpo: questions per optimizer step (each with group_size rollouts); dpo: pairs
+    drop_uniform_groups: Bool  # grpo: train only on questions whose policy samples were neither all right nor all wrong
+    group_size: Annotated[Int, Field(ge=2)]
+    temperature: Temperature
+    top_p: TopP
+    beta: Annotated[Float, Field(ge=0)]  # grpo: KL coefficient
+    dpo_beta: Annotated[Float, Field(gt=0)]
+    epsilon: Annotated[Float, Field(gt=0, lt=1)]  # grpo: PPO-style clip range
+    reward: RewardWeights
+    timeout_s: Seconds  # a rollout's SQL
+    workers: Positive  # sandbox processes judging rollouts
+    pairs_per_question: Positive  # dpo
+    lora_r: Positive
+    lora_alpha: Positive
+    lora_dropout: Dropout
+    use_vllm: Bool  # grpo rollouts through trl's vLLM integration (GPU profiles); false: trl's own generation
+
+
+@dataclass(config=_STRICT)
 class ValidateConfig:
     rules: Literal["auto", "spider", "bird"]
     timeout_s: Seconds
@@ -261,6 +304,7 @@ class ValidateConfig:
     rves_runs: Annotated[Int, Field(ge=1, le=10000)]  # (official R-VES: 100)
     outlier_sigmas: Annotated[Float, Field(gt=0)]  # time ratios beyond mean +- this many std dropped (3)
     timing_workers: Annotated[Int, Field(ge=1, le=256)]  # sandbox workers timing pairs, one query at a time each
+    rm_logprob_weight: Annotated[Float, Field(ge=0)]  # best_of_n_rm_logprob: reward-model score + weight * policy log-prob
 
 
 @dataclass(config=_STRICT)
@@ -287,6 +331,8 @@ class Params:
     preprocess: PreprocessConfig
     sft: SFTConfig
     candidates: CandidatesConfig
+    samples: SamplesConfig
+    rl: RLConfig
     tree: TreeConfig
     pairs: PairsConfig
     rm: RMConfig

@@ -72,7 +72,7 @@ class Pair(TypedDict):
     rejected: str
     chosen_distance: float | None
     rejected_distance: float | None
-    kind: str  # emerge | baseline
+    kind: str  # emerge | baseline | execution
 
 
 class CandidateSet(TypedDict):
@@ -80,6 +80,14 @@ class CandidateSet(TypedDict):
     id: str
     db_id: str
     candidates: list[dict]  # sql, logprob, source
+
+
+class PolicySamples(TypedDict):
+    """`data/policy_samples/train.jsonl`: the SFT policy's sampled SQLs for one train question, each with
+    its log-prob and its verdict against the gold (correct, error_kind: "ok" = it ran)."""
+    id: str
+    db_id: str
+    samples: list[dict]  # sql, logprob, correct, error_kind
 
 
 class MCTSResult(TypedDict):

@@ -40,6 +40,13 @@ def best_of_n(scores: list[float]) -> int:
     return max(range(len(scores)), key=lambda i: (scores[i], -i))
 
 
+def best_of_n_combined(rm_scores: list[float], logprobs: list[float], logprob_weight: float) -> int:
+    """Index of the highest reward-model score plus `logprob_weight` times the policy's log-prob (first on
+    ties): the reward model's judgement, tempered by how likely the policy found the SQL (Contextual-SQL
+    combines the two the same way)."""
+    return best_of_n([s + logprob_weight * lp for s, lp in zip(rm_scores, logprobs)])
+
+
 def regroup(flat: list, sizes: list[int]) -> list[list]:
     """Cut a flat list (every question's candidates in a row) back into one list per question."""
     out, start = [], 0
@@ -49,11 +56,14 @@ def regroup(flat: list, sizes: list[int]) -> list[list]:
     return out
 
 
-def select(candidates: dict, results: list[ExecResult], rm_scores: list[float] | None) -> dict[str, str]:
-    """The SQL each fair selector picks for one question's candidate record."""
+def select(candidates: dict, results: list[ExecResult], rm_scores: list[float] | None,
+           logprob_weight: float) -> dict[str, str]:
+    """The SQL each fair selector picks for one question's candidate record; `logprob_weight` is
+    best_of_n_rm_logprob's (validate.rm_logprob_weight)."""
     sqls = [c["sql"] for c in candidates["candidates"]]
     logprobs = [c["logprob"] for c in candidates["candidates"]]
     picks = {"greedy": sqls[0], "majority_vote": sqls[majority_vote(results, logprobs)]}
     if rm_scores is not None:
         picks["best_of_n_rm"] = sqls[best_of_n(rm_scores)]
+        picks["best_of_n_rm_logprob"] = sqls[best_of_n_combined(rm_scores, logprobs, logprob_weight)]
     return picks
