@@ -1,10 +1,23 @@
-"""Turn raw model output into one SQL statement."""
+"""Turn raw model output into one SQL statement.
+
+Every stage that generates SQL (preprocess's teacher and hard-example passes, candidates, tree-build, MCTS,
+`sqlforge ask`) reads a reply through `extract_sql`, so a bare-SQL model and a reasoning model (a rationale,
+then the SQL in a fenced block) are read the same way:
+
+- fenced blocks: the SQL is taken from the last complete block tagged `sql`, `sqlite` or untagged (a
+  rationale may show drafts before its final answer); an unterminated fence (a reply cut off by the token
+  limit) counts only when no complete one exists; blocks tagged otherwise (```python) are not SQL.
+- no fence (bare SQL, as the demo's model writes): the text from the first SELECT or WITH.
+- in either case: up to the first `;` outside quotes, and not past a blank line (prose after the SQL).
+"""
 
 from __future__ import annotations
 
 import re
 
-_FENCE = re.compile(r"```(?:sql|sqlite)?\s*(.*?)(?:```|$)", re.S | re.I)
+# ``` + an optional tag word on the fence line + the body, up to the closing ``` or the end of the reply
+_FENCE = re.compile(r"```(?:([A-Za-z][\w+-]*)(?=[ \t]*\n))?(.*?)(```|\Z)", re.S)
+_SQL_TAGS = {"", "sql", "sqlite"}
 _START = re.compile(r"\b(SELECT|WITH)\b", re.I)
 
 
@@ -22,11 +35,26 @@ def _first_statement(text: str) -> str:
     return text
 
 
+def _sql_block(text: str) -> str | None:
+    """The body of the fenced SQL block to read (see the module docstring), or None without one."""
+    blocks = []  # (body, closed)
+    for match in _FENCE.finditer(text):
+        tag, body, end = match.group(1) or "", match.group(2), match.group(3)
+        if tag.lower() in _SQL_TAGS:
+            # an untagged inline fence (```sql SELECT 1```) keeps its body after the tag-less ```
+            body = re.sub(r"^(?:sql|sqlite)\b", "", body.lstrip(), flags=re.I) if not tag else body
+            blocks.append((body, end == "```"))
+    if not blocks:
+        return None
+    closed = [body for body, is_closed in blocks if is_closed]
+    return closed[-1] if closed else blocks[-1][0]
+
+
 def extract_sql(output: str) -> str:
     text = output.strip()
-    fence = _FENCE.search(text)
-    if fence:
-        text = fence.group(1)
+    block = _sql_block(text)
+    if block is not None:
+        text = block
     start = _START.search(text)
     if start:
         text = text[start.start():]
