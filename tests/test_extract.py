@@ -47,3 +47,13 @@ def test_prose_without_a_fence_is_read_by_the_bare_rules():
     or WITH, cut at a blank line), so what comes out is prose that fails when run, never a fenced draft."""
     assert extract_sql("Let me think.\nWe start with the table singer.\n\nThen") == "with the table singer."
     assert extract_sql("The question asks for names") == "The question asks for names"
+
+
+def test_split_rationale_gives_the_text_before_the_block_it_reads():
+    from sqlforge.extract import split_rationale
+
+    reply = RATIONALE + "```sql\nSELECT * FROM singer\n```\nOnly names:\n```sql\nSELECT name FROM singer\n```\nDone."
+    rationale, sql = split_rationale(reply)
+    assert sql == "SELECT name FROM singer"
+    assert rationale.startswith("Let me think") and rationale.endswith("Only names:")
+    assert split_rationale("SELECT a FROM t") == ("", "SELECT a FROM t")

@@ -35,26 +35,34 @@ def _first_statement(text: str) -> str:
     return text
 
 
-def _sql_block(text: str) -> str | None:
-    """The body of the fenced SQL block to read (see the module docstring), or None without one."""
-    blocks = []  # (body, closed)
+def _sql_block(text: str) -> tuple[int, str] | None:
+    """(where its fence starts, body) of the fenced SQL block to read (see the module docstring), or None."""
+    blocks = []  # (start, body, closed)
     for match in _FENCE.finditer(text):
         tag, body, end = match.group(1) or "", match.group(2), match.group(3)
         if tag.lower() in _SQL_TAGS:
-            # an untagged inline fence (```sql SELECT 1```) keeps its body after the tag-less ```
+            # an inline fence (```sql SELECT 1```) has its tag in the body
             body = re.sub(r"^(?:sql|sqlite)\b", "", body.lstrip(), flags=re.I) if not tag else body
-            blocks.append((body, end == "```"))
+            blocks.append((match.start(), body, end == "```"))
     if not blocks:
         return None
-    closed = [body for body, is_closed in blocks if is_closed]
-    return closed[-1] if closed else blocks[-1][0]
+    closed = [(start, body) for start, body, is_closed in blocks if is_closed]
+    return closed[-1] if closed else blocks[-1][:2]
+
+
+def split_rationale(output: str) -> tuple[str, str]:
+    """(rationale, SQL) of a reasoning reply: the text before the fenced block `extract_sql` reads, and that
+    SQL; ("", extract_sql(output)) for a reply without a fenced SQL block."""
+    text = output.strip()
+    block = _sql_block(text)
+    return (text[:block[0]].strip() if block else ""), extract_sql(text)
 
 
 def extract_sql(output: str) -> str:
     text = output.strip()
     block = _sql_block(text)
     if block is not None:
-        text = block
+        text = block[1]
     start = _START.search(text)
     if start:
         text = text[start.start():]
