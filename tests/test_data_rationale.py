@@ -175,3 +175,15 @@ def small_demo(tmp_path_factory):
     generate_demo(raw, seed=0, train_questions=24, dev_questions=4, layout="in_domain", train_databases=4,
                   dev_databases=2)
     return raw
+
+
+def test_the_teacher_prompt_is_no_part_of_the_demo_tokenizers_corpus(small_demo):
+    """fetch trains the tiny model's tokenizer on prompts/*.txt: the teacher's prompt lives in a subfolder, so
+    adding it changed neither the default tokenizer nor the model (models/base stays byte-identical)."""
+    sys.path.insert(0, str(REPO / "stages"))
+    from fetch import tokenizer_corpus
+
+    teacher_prompt = (REPO / "prompts" / "teacher" / "rationale.txt").read_text()
+    corpus = tokenizer_corpus(repo_params(), small_demo)
+    assert teacher_prompt not in corpus and not any("step by step" in text for text in corpus)
+    assert (REPO / "prompts" / "system.txt").read_text() in corpus

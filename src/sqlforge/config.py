@@ -119,7 +119,7 @@ class RationaleConfig:
     gold's result."""
     teacher: Annotated[Str, Field(min_length=1)]  # "base" = the stage's base model; else a local folder or hub id
     samples: Positive  # rationales sampled per train question
-    temperature: Temperature
+    temperature: Annotated[Float, Field(ge=0, le=10)]  # 0 = greedy (the llama-cookbook recipe: one reply)
     max_new_tokens: Positive  # the teacher's generation budget (rationale and SQL)
     keep: Literal["first", "vote"]  # first correct sample | vote (OmniSQL): majority result, kept if the gold's
     seed: Seed

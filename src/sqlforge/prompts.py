@@ -47,11 +47,12 @@ def revision_messages(schema: str, question: str, evidence: str, sql: str, feedb
 
 
 def rationale_messages(schema: str, question: str, evidence: str, sql: str) -> list[dict]:
-    """The teacher's prompt (prompts/rationale.txt): schema, question, evidence and the gold SQL, asking for
-    step-by-step reasoning that ends with the SQL in one fenced block (the llama-cookbook recipe's teacher
-    input). Training data only."""
-    user = _template("rationale.txt").format(schema=schema, question=question, evidence=_evidence(evidence),
-                                             sql=sql).strip()
+    """The teacher's prompt (prompts/teacher/rationale.txt; a subfolder, because the demo's tokenizer is trained
+    on the templates in prompts/ itself and the teacher's words are no input of the tiny model): schema,
+    question, evidence and the gold SQL, asking for step-by-step reasoning that ends with the SQL in one
+    fenced block (the llama-cookbook recipe's teacher input). Training data only."""
+    user = _template("teacher/rationale.txt").format(schema=schema, question=question,
+                                                     evidence=_evidence(evidence), sql=sql).strip()
     return [{"role": "user", "content": user}]
 
 

@@ -8,7 +8,7 @@
   is why the CPU demo uses it. Any Spider or BIRD gold gets one too (a gold sqlglot cannot parse gets a
   one-line rationale, counted).
 - teacher: `rationale.samples` rationales per question sampled from a teacher model prompted with schema,
-  evidence, question and gold SQL (prompts/rationale.txt, the llama-cookbook recipe). Each sample's SQL
+  evidence, question and gold SQL (prompts/teacher/rationale.txt, the llama-cookbook recipe). Each sample's SQL
   (extract.split_rationale: the last fenced block) is judged against the gold under the official rules
   (official.judge.verdicts) in the sandbox; `keep: first` keeps the first correct sample, `keep: vote`
   (OmniSQL) the first sample of the largest group of samples sharing an execution result, and only when
