@@ -256,7 +256,7 @@ class MCTS:
     def write_leads(self, searches: list[Search]) -> None:
         """A reasoning model's rationale for each search that has none yet: one batched greedy pass with
         the plain inference prompt, cut at its SQL block (`reasoning_lead`)."""
-        todo = [se for se in searches if se.reasoning and not se.lead]
+        todo = [se for se in searches if getattr(se, "reasoning", False) and not se.lead]  # tree-only stand-ins
         if todo:
             outputs = self.engine.generate([se.base_prompt for se in todo], n=1, temperature=0.0,
                                            max_new_tokens=self.max_new_tokens)
