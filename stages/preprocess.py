@@ -154,8 +154,8 @@ def main() -> None:
     targets: dict[str, str] = {}
     rationales: list[dict] = []
     if cfg.reasoning != "none":
-        targets, counts["reasoning"], rationales = reasoning_targets(params, records["train"], splits["train"].tables,
-                                                         args.base_model)
+        targets, counts["reasoning"], rationales = reasoning_targets(params, records["train"],
+                                                                     splits["train"].tables, args.base_model)
 
     # SFT examples: each train question once, plus its PSG prefix examples; without keep_plain a cut
     # example replaces the plain one, as SQL-o1's data_process.py does
