@@ -54,7 +54,9 @@ def main() -> None:
     n = max(1, len(records))
     metrics = {"questions": len(records), "samples_per_question": cfg.n, "temperature": cfg.temperature,
                "mean_distinct_sql": sum(len({c["sql"] for c in r["candidates"]}) for r in out_records) / n,
-               "seconds_per_question": seconds / n}
+               "seconds_per_question": seconds / n,
+               # greedy + samples: what a reasoning model's rationales cost (preprocess.reasoning)
+               "generated_tokens_per_question": engine.generated_tokens / n}
     write_json(args.metrics, metrics)
     summary("candidates", metrics)
 

@@ -49,7 +49,9 @@ def main() -> None:
     uses_rm = cfg.rm_weight != 0 or cfg.selector == "reward_model"
     reward_model = RewardScorer(args.rm) if uses_rm else None
     executor = sandbox_executor(params.sandbox, cfg.timeout_s)
-    searches = [Search(rec, engine.tokenizer, cfg.prompt == "psg") for rec in records]
+    # a model trained on reasoning targets (preprocess.reasoning) is searched after its own rationale
+    reasoning = params.preprocess.reasoning != "none"
+    searches = [Search(rec, engine.tokenizer, cfg.prompt == "psg", reasoning=reasoning) for rec in records]
 
     snapshots = snapshot_iterations(cfg.iterations)
     anytime: list[dict[str, str]] = [{} for _ in searches]

@@ -3,7 +3,9 @@
 Writes data/prepared/{train,dev}.jsonl (one record per question, see
 sqlforge.data.datasets) and data/prepared/sft.jsonl (chat prompt + SQL
 completion, PSG prefix examples and revision examples included). Train examples whose gold SQL
-fails or times out are dropped and counted; dev is kept whole.
+fails or times out are dropped and counted; dev is kept whole. With `preprocess.reasoning` templated or
+teacher, the completion of plain and PSG examples is a rationale followed by the SQL in a fenced block
+(sqlforge.data.rationale); revision examples keep the bare SQL.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import random
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -27,6 +30,7 @@ from sqlforge.io import InputError, atomic_path, dump_jsonl, write_json
 from sqlforge.base_model import resolve_model
 from sqlforge.prompts import example_prompt, render
 from sqlforge.data.psg import hard_reasons, plain_kept, psg_prefixes
+from sqlforge.data.rationale import select_rationales, teacher_replies, templated_targets
 from sqlforge.records import inference_messages
 from sqlforge.data.revision import revision_examples
 from sqlforge.data.schema import SchemaReader, fit_schema, load_descriptions
@@ -66,6 +70,31 @@ def base_model_predictions(model_dir: str, records: list[dict], engine_cfg) -> l
     prompts = [example_prompt(engine.tokenizer, rec) for rec in records]
     outputs = engine.generate(prompts, n=1, temperature=0.0, max_new_tokens=engine_cfg.max_new_tokens)
     return [extract_sql(out[0].text) for out in outputs]
+
+
+def reasoning_targets(params, records: list[dict], tables: dict,
+                      base_model: str) -> tuple[dict[str, str], dict, list[dict]]:
+    """Question id -> SFT target with a rationale (preprocess.reasoning), the metrics of making them, and
+    (teacher) every reply with its verdict."""
+    cfg = params.preprocess
+    if cfg.reasoning == "templated":
+        return (*templated_targets(records, tables), [])
+    from sqlforge.engine import load_engine  # only the teacher mode needs a model in memory
+
+    rat = cfg.rationale
+    start = time.monotonic()
+    teacher = base_model if rat.teacher == "base" else rat.teacher
+    engine = load_engine(teacher, dataclasses.replace(params.engine, lora_adapter=""))
+    engine.show_progress = True
+    replies = teacher_replies(records, engine, rat)
+    generate_seconds = time.monotonic() - start
+    rules = rules_for(params.data.dataset)
+    with sandbox_executor(params.sandbox, RULES[rules]["timeout_s"], cfg.workers, judging=True) as judge:
+        targets, counts, details = select_rationales(records, replies, judge, rules, rat.keep)
+    counts.update(teacher=rat.teacher, samples=rat.samples, teacher_seconds=generate_seconds,
+                  filter_seconds=time.monotonic() - start - generate_seconds,
+                  teacher_tokens_per_question=engine.generated_tokens / max(1, len(records)))
+    return targets, counts, details
 
 
 def main() -> None:
@@ -122,6 +151,11 @@ def main() -> None:
             counts["psg_hard_by_reason"] = dict(sorted(Counter(r for r in reasons if r).items()))
         revisions = revision_examples(records["train"], splits["train"].tables, executor, cfg.revision_ratio,
                                       random.Random(f"{cfg.seed}:revision")) if cfg.revision_ratio > 0 else []
+    targets: dict[str, str] = {}
+    rationales: list[dict] = []
+    if cfg.reasoning != "none":
+        targets, counts["reasoning"], rationales = reasoning_targets(params, records["train"],
+                                                                     splits["train"].tables, args.base_model)
 
     # SFT examples: each train question once, plus its PSG prefix examples; a cut example replaces the plain
     # one (random and all_prefixes without keep_plain, as SQL-o1's data_process.py; hard with hard_mix
@@ -134,7 +168,7 @@ def main() -> None:
         for prefix in ([""] if keep_plain or not cuts else []) + cuts:
             sft.append({"id": rec["id"], "psg_prefix": prefix, "revision_of": "",
                         "prompt": inference_messages(rec, prefix),
-                        "completion": [{"role": "assistant", "content": rec["gold"]}]})
+                        "completion": [{"role": "assistant", "content": targets.get(rec["id"], rec["gold"])}]})
     sft += revisions  # revision prompt (wrong SQL + execution feedback) -> gold: what tree-build asks for
     counts["sft_examples"] = len(sft)
     counts["psg_examples"] = sum(1 for s in sft if s["psg_prefix"])
@@ -148,11 +182,19 @@ def main() -> None:
         dev = splits["dev"]
         write_json(out / "dev_tables.json", {db: dev.tables[db] for db in sorted({ex.db_id for ex in dev.examples})})
         dump_jsonl(out / "sft.jsonl", sft)
+        if cfg.reasoning == "teacher":  # every teacher reply, its SQL and why it was kept or dropped
+            dump_jsonl(out / "rationales.jsonl", rationales)
         # how these prompts were made: sft stores it in the model folder, so `sqlforge ask` asks the same way
         prompt_settings.write(out, prompt_settings.from_preprocess(cfg))
 
     prompt_lengths = [len(tokenizer(render(tokenizer, s["prompt"]))["input_ids"]) for s in sft[:200]]
     counts["mean_prompt_tokens"] = sum(prompt_lengths) / max(1, len(prompt_lengths))
+    if targets:  # the cost of reasoning targets: tokens an SFT completion has, against the bare SQL
+        sample = [rec for rec in records["train"] if rec["id"] in targets][:200]
+        counts["reasoning"]["mean_target_tokens"] = sum(len(tokenizer(targets[r["id"]])["input_ids"])
+                                                        for r in sample) / max(1, len(sample))
+        counts["reasoning"]["mean_bare_sql_tokens"] = sum(len(tokenizer(r["gold"])["input_ids"])
+                                                          for r in sample) / max(1, len(sample))
     write_json(args.metrics, counts)
     summary("preprocess", {**{k: v for k, v in counts.items() if not isinstance(v, dict)},
                            **{f"{split} questions skipped (database missing)": c["questions"]

@@ -146,6 +146,8 @@ ONE_OFF = {  # keys shown by a test of their own, not by a table row: key -> "mo
     "preprocess.psg.min_tables":
         "test_params_reach_sft_rm_mcts_preprocess_pairs_data_model::test_preprocess_psg_min_tables_sets_how_many_tables_make_a_prediction_hard",
     "preprocess.psg.hard_rule": "test_params_reach_sft_rm_mcts_preprocess_pairs_data_model::test_preprocess_psg_hard_rule_extended_also_counts_a_wrong_result",
+    "preprocess.rationale.keep": "test_data_rationale::test_preprocess_rationale_keep_vote_drops_a_correct_rationale_most_samples_disagree_with",
+    "preprocess.rationale.teacher": "test_data_rationale::test_preprocess_rationale_teacher_names_the_model_that_writes_the_rationales",
     "sandbox.timeout_s": "test_ask::test_ask_runs_sql_under_the_sandbox_section_of_its_params",
     "validate.bootstrap_resamples": "test_significance::test_validate_bootstrap_keys_set_the_interval_sqlforge_compare_prints",
     "validate.bootstrap_seed": "test_significance::test_validate_bootstrap_keys_set_the_interval_sqlforge_compare_prints",

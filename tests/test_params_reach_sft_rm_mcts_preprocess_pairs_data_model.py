@@ -361,7 +361,10 @@ def run_preprocess(overrides: dict, raw, tiny_model, tmp_path, monkeypatch) -> d
     stage.main()
     read = lambda name: [json.loads(line) for line in (out / name).read_text().splitlines()]  # noqa: E731
     sft = read("sft.jsonl")
+    rationales = out / "rationales.jsonl"
     return {"sft": [(s["id"], s["psg_prefix"], s["revision_of"], json.dumps(s["prompt"])) for s in sft],
+            "completions": [json.dumps(s["completion"]) for s in sft],
+            "rationales": rationales.read_text() if rationales.is_file() else "",
             "schemas": sorted({r["schema"] for r in read("train.jsonl") + read("dev.jsonl")}),
             "metrics": json.loads((tmp_path / "preprocess.json").read_text()),
             "executors": [(e.timeout_s, len(e._workers)) for e in built["executors"]]}
@@ -385,6 +388,7 @@ def described_raw(tmp_path_factory):
     return raw
 
 
+TEACHER = {"reasoning": "teacher", "rationale": {"samples": 2, "max_new_tokens": 10}}
 PREPROCESS = {  # preprocess key -> (new value, settings in both runs, raw folder, what preprocess produced)
     "seed": (7, {"psg": {"ratio": 0.5}}, "small_raw", "sft"),  # which questions get a cut, and where
     "sample_values": (2, {}, "small_raw", "schemas"),
@@ -399,6 +403,12 @@ PREPROCESS = {  # preprocess key -> (new value, settings in both runs, raw folde
     "psg.keep_plain": (True, {}, "small_raw", "sft"),
     # the tiny model's predictions never run, so every question with a cut point is hard
     "psg.hard_mix": ("replace", {"psg": {"mode": "hard"}}, "small_raw", "sft"),
+    "reasoning": ("templated", {}, "small_raw", "completions"),
+    # the teacher (the tiny model here) writes rationales.jsonl: every reply, its SQL and verdict
+    "rationale.samples": (3, TEACHER, "small_raw", "rationales"),
+    "rationale.temperature": (3.0, TEACHER, "small_raw", "rationales"),
+    "rationale.max_new_tokens": (5, TEACHER, "small_raw", "rationales"),
+    "rationale.seed": (4, TEACHER, "small_raw", "rationales"),
 }
 
 

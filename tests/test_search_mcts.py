@@ -5,7 +5,7 @@ import math
 import pytest
 
 from sqlforge.engine.hf import TransformersEngine
-from sqlforge.search.mcts import MCTS, Node, Search, backup, candidates, choose, select, uct
+from sqlforge.search.mcts import MCTS, Node, Search, backup, candidates, choose, select, terminals, uct
 
 from conftest import repo_params
 
@@ -78,3 +78,49 @@ def test_prompt_modes_put_the_prefix_in_the_reply_and_psg_also_in_the_slot(tiny_
     assert psg.prompt(prefix).count(prefix) == 2
     assert continuation.prompt(prefix) == continuation.base_prompt + prefix
     assert psg.base_prompt == continuation.base_prompt
+
+
+def test_reasoning_lead_is_the_rationale_up_to_the_opening_fence():
+    from sqlforge.search.mcts import reasoning_lead
+
+    reply = "Let me think.\n1. Rows from singer.\n\n```sql\nSELECT name FROM singer\n```"
+    assert reasoning_lead(reply) == "Let me think.\n1. Rows from singer.\n\n```sql\n"
+    # cut off before its SQL block: the whole rationale, then the fence the SQL goes in
+    assert reasoning_lead("Let me think.\n1. Rows from") == "Let me think.\n1. Rows from\n\n```sql\n"
+    assert reasoning_lead("") == "```sql\n"
+
+
+def test_a_reasoning_model_is_searched_after_its_rationale(tiny_model, demo_records):
+    """reasoning: one greedy pass writes each question's rationale (the lead); every prompt the search makes
+    is the plain inference prompt + lead + SQL prefix, actions are read up to the closing fence, and the
+    goal of a complete SQL scores the closing fence and the end token after it. A bare search is unchanged."""
+    from sqlforge.engine.base import Completion
+    from sqlforge.search.mcts import FENCE_CLOSE, FENCE_OPEN, reasoning_lead
+
+    engine = TransformersEngine(str(tiny_model), batch_size=16)
+    records = [{k: v for k, v in r.items() if k not in ("gold", "db_path")} for r in demo_records["dev"][:2]]
+    settings = repo_params({"mcts": {"iterations": 1, "expand_n": 2, "top_k": 2, "drop_truncated": False}}).mcts
+    bare = [Search(rec, engine.tokenizer) for rec in records]
+    reasoned = [Search(rec, engine.tokenizer, reasoning=True) for rec in records]
+    plain_prompts = [se.base_prompt for se in bare]
+    mcts = MCTS(engine, engine.tokenizer, settings, max_new_tokens=12)
+    mcts.run(reasoned)
+    greedy = engine.generate(plain_prompts, n=1, temperature=0.0, max_new_tokens=12)
+    for se, plain, out in zip(reasoned, plain_prompts, greedy):
+        assert se.lead == reasoning_lead(out[0].text) and se.lead.endswith(FENCE_OPEN)
+        assert se.base_prompt == plain + se.lead
+        assert se.prompt("SELECT name").endswith(se.lead + "SELECT name")
+        assert all("```" not in c["sql"] for c in candidates(se))
+        assert se.root.visits == 1
+    # a completion is read up to its closing fence; a complete action's score includes fence and end token
+    node = Node(prefix="SELECT name")
+    children = mcts._children(node, [Completion(" FROM singer\n```\nDone.")], reasoning=True)
+    assert [(c.action, c.complete) for c in children] == [(" FROM singer", True)]
+    bare_children = mcts._children(node, [Completion(" FROM singer")])
+    assert [(c.action, c.complete) for c in bare_children] == [(" FROM singer", True)]
+    se, eos = reasoned[0], engine.tokenizer.eos_token
+    complete = [c for c in terminals(se.root) if c.complete]
+    assert complete, "the tiny model's 12-token completions end the SQL at the root level"
+    for c in complete:
+        direct = engine.score([se.base_prompt], [c.prefix + FENCE_CLOSE + eos])[0].total
+        assert c.goal == pytest.approx(100.0 + direct, abs=1e-4)

@@ -121,6 +121,18 @@ class PSGConfig:
 
 
 @dataclass(config=_STRICT)
+class RationaleConfig:
+    """preprocess.reasoning: teacher. Rationales sampled from a teacher, kept only when their SQL runs to the
+    gold's result."""
+    teacher: Annotated[Str, Field(min_length=1)]  # "base" = the stage's base model; else a local folder or hub id
+    samples: Positive  # rationales sampled per train question
+    temperature: Annotated[Float, Field(ge=0, le=10)]  # 0 = greedy (the llama-cookbook recipe: one reply)
+    max_new_tokens: Positive  # the teacher's generation budget (rationale and SQL)
+    keep: Literal["first", "vote"]  # first correct sample | vote (OmniSQL): majority result, kept if the gold's
+    seed: Seed
+
+
+@dataclass(config=_STRICT)
 class PreprocessConfig:
     seed: Seed
     sample_values: NonNegative
@@ -129,6 +141,10 @@ class PreprocessConfig:
     gold_timeout_s: Seconds  # train gold SQL slower than this (or failing) is dropped
     workers: Positive  # sandbox processes running gold SQL
     revision_ratio: Fraction  # share of train questions that also get a revision example
+    # SFT targets: bare gold SQL (none), a rationale from the gold SQL's clauses then the SQL (templated), or
+    # a teacher's rationale whose SQL runs to the gold's result (teacher, `rationale`)
+    reasoning: Literal["none", "templated", "teacher"]
+    rationale: RationaleConfig
     psg: PSGConfig
 
 

@@ -7,7 +7,9 @@ is the assistant's reply.
 
 Inference prompts (`sql_messages`) never contain gold SQL or gold rows; only
 `revision_messages`, used to make training data in tree-build, carries
-execution feedback derived from the gold.
+execution feedback derived from the gold, and `rationale_messages`, preprocess's
+teacher prompt for reasoning targets (`preprocess.reasoning: teacher`), shows the
+gold SQL itself: both make training data, never an inference prompt.
 """
 
 from __future__ import annotations
@@ -42,6 +44,16 @@ def revision_messages(schema: str, question: str, evidence: str, sql: str, feedb
     user = _template("revision.txt").format(schema=schema, question=question, evidence=_evidence(evidence),
                                             sql=sql, feedback=feedback).rstrip()
     return [{"role": "system", "content": _template("system.txt").strip()}, {"role": "user", "content": user}]
+
+
+def rationale_messages(schema: str, question: str, evidence: str, sql: str) -> list[dict]:
+    """The teacher's prompt (prompts/teacher/rationale.txt; a subfolder, because the demo's tokenizer is trained
+    on the templates in prompts/ itself and the teacher's words are no input of the tiny model): schema,
+    question, evidence and the gold SQL, asking for step-by-step reasoning that ends with the SQL in one
+    fenced block (the llama-cookbook recipe's teacher input). Training data only."""
+    user = _template("teacher/rationale.txt").format(schema=schema, question=question,
+                                                     evidence=_evidence(evidence), sql=sql).strip()
+    return [{"role": "user", "content": user}]
 
 
 def render(tokenizer, messages: list[dict]) -> str:

@@ -138,6 +138,8 @@ class Asker:
         self.engine_cfg = replace(params.engine, batch_size=max(params.engine.batch_size, self.n + 1))
         self.mcts_cfg = replace(params.mcts, seed=seed,
                                 temperature=params.mcts.temperature if temperature is None else temperature)
+        # a model trained on reasoning targets writes a rationale first: MCTS searches after it
+        self.reasoning = params.preprocess.reasoning != "none"
         self.rm_dir = Path(rm_dir)
         self.context = model_context(self.model_dir)
         if self.context and self.engine_cfg.max_new_tokens >= self.context[0]:
@@ -245,7 +247,8 @@ class Asker:
         from sqlforge.search.mcts import MCTS, Search, choose_all
 
         record = {"schema": self.schema, "question": question, "evidence": "", "db_path": str(self.db_path)}
-        search = Search(record, self.tokenizer, self.mcts_cfg.prompt == "psg", self.settings.templates)
+        search = Search(record, self.tokenizer, self.mcts_cfg.prompt == "psg", self.settings.templates,
+                        reasoning=self.reasoning)
         MCTS(self.engine, self.tokenizer, self.mcts_cfg, self.engine_cfg.max_new_tokens).run([search])
         [(cands, chosen)] = choose_all([search], self.executor, self.mcts_cfg.selector)
         return (chosen["sql"] if chosen else ""), [

@@ -24,6 +24,14 @@ mean reward from itself down to the leaf, and Q = max over its visits.
 All questions advance in lock-step so every expansion round is one batched
 generate call and one batched score call. The search never reads the gold.
 docs/fidelity.md lists every rule beside SQL-o1's code.
+
+A reasoning model (trained with `preprocess.reasoning`: a rationale, then the SQL in a fenced block) is
+searched after its rationale: before the first iteration, one batched greedy pass writes each question's
+rationale, and the reply up to the opening fence (`Search.lead`: rationale, blank line, ```sql) is fixed.
+Every prompt is then the inference prompt + lead + SQL prefix, so states and actions stay SQL clauses;
+a completion is read up to its closing fence, and the end of the SQL that `intuition` and `goal` score is
+the closing fence and the end of the reply. The rationale is never searched: the clause-level tree is
+SQL-o1's, conditioned on one rationale.
 """
 
 from __future__ import annotations
@@ -34,8 +42,19 @@ from dataclasses import dataclass, field
 
 from sqlforge.clauses import next_clause
 from sqlforge.config import MCTSConfig
+from sqlforge.extract import split_rationale
 from sqlforge.prompts import render
 from sqlforge.records import inference_messages
+
+# a reasoning reply's SQL block, as preprocess writes reasoning targets (data.rationale.target)
+FENCE_OPEN, FENCE_CLOSE = "```sql\n", "\n```"
+
+
+def reasoning_lead(reply: str) -> str:
+    """The start of a reasoning reply up to its SQL: the rationale (the text before the fenced block
+    extract_sql reads, or the whole reply when it has none), a blank line and the opening fence."""
+    rationale, _ = split_rationale(reply) if "```" in reply else (reply.strip(), "")
+    return f"{rationale}\n\n{FENCE_OPEN}" if rationale else FENCE_OPEN
 
 
 @dataclass
@@ -102,20 +121,30 @@ class Search:
     """One question's tree."""
 
     def __init__(self, record: dict, tokenizer, prefix_in_prompt: bool = True,
-                 templates: dict[str, str] | None = None):
+                 templates: dict[str, str] | None = None, reasoning: bool = False):
         self.record = record
         self.tokenizer = tokenizer
         self.prefix_in_prompt = prefix_in_prompt
         self.templates = templates  # None: prompts/; else the model folder's own (prompt_settings)
+        self.reasoning = reasoning  # a reasoning model: the search runs after its rationale (`lead`)
+        self.lead = ""  # reasoning: rationale + opening fence, written by MCTS.run before the first iteration
         self.root = Node(prefix="")
-        self.base_prompt = self.prompt("")
+
+    @property
+    def base_prompt(self) -> str:
+        return self.prompt("")
+
+    @property
+    def close(self) -> str:
+        """What ends the SQL in the reply, besides the end token: a reasoning reply's closing fence."""
+        return FENCE_CLOSE if self.reasoning else ""
 
     def prompt(self, prefix: str) -> str:
-        """The reply always starts with the prefix. SQL-o1 (`mcts.prompt: psg`) also writes it into the
-        user message's "incomplete SQL" slot; `continuation` leaves that slot empty, so a node's greedy
-        continuation is exactly the policy's own greedy SQL."""
+        """The reply always starts with the prefix (after the rationale of a reasoning model). SQL-o1
+        (`mcts.prompt: psg`) also writes it into the user message's "incomplete SQL" slot; `continuation`
+        leaves that slot empty, so a node's greedy continuation is exactly the policy's own greedy SQL."""
         slot = prefix if self.prefix_in_prompt else ""
-        return render(self.tokenizer, self.messages(slot)) + prefix
+        return render(self.tokenizer, self.messages(slot)) + self.lead + prefix
 
     def messages(self, slot: str = "") -> list[dict]:
         rec = self.record
@@ -154,8 +183,9 @@ class MCTS:
             outputs = [first + more for first, more in zip(outputs, sampled)]
         return outputs
 
-    def _children(self, node: Node, completions: list) -> list[Node]:
-        """Distinct next-clause actions of a node's completions (before scoring)."""
+    def _children(self, node: Node, completions: list, reasoning: bool = False) -> list[Node]:
+        """Distinct next-clause actions of a node's completions (before scoring); a reasoning reply's
+        completion is read up to its closing fence."""
         s = self.s
         out, seen = [], set()
         for comp in completions:
@@ -163,9 +193,10 @@ class MCTS:
             if s.drop_truncated and comp.finish_reason == "length":
                 self.dropped_truncated += 1
                 continue  # SQL-o1 keeps only completions that end (contain ";")
-            action, ends = next_clause(node.prefix, comp.text, s.clauses)
+            text = comp.text.split("```", 1)[0].rstrip() if reasoning else comp.text
+            action, ends = next_clause(node.prefix, text, s.clauses)
             # keep the policy's own spacing ("IN (SELECT"); SQL-o1 joins actions with one space
-            sep = comp.text[:len(comp.text) - len(comp.text.lstrip())] if node.prefix and action else ""
+            sep = text[:len(text) - len(text.lstrip())] if node.prefix and action else ""
             prefix = node.prefix + sep + action
             if action in seen or not prefix.strip():
                 continue
@@ -181,14 +212,14 @@ class MCTS:
         candidates: list[tuple[Search, Node, Node]] = []
         for (search, node), completions in zip(jobs, outputs):
             node.expanded = True
-            candidates += [(search, node, child) for child in self._children(node, completions)]
+            candidates += [(search, node, child) for child in self._children(node, completions, search.reasoning)]
         if not candidates:
             return
         # intuition: the policy's own log-probs of the action after the prefix, batched over every candidate
         # of every question; an action that ends the SQL includes the end of the reply (SQL-o1's actions that
         # end carry their ";")
         end = self.tokenizer.eos_token or ""
-        continuation = [c.action + (end if c.complete else "") for _, _, c in candidates]
+        continuation = [c.action + (se.close + end if c.complete else "") for se, _, c in candidates]
         intuition = self.engine.score([se.prompt(n.prefix) for se, n, _ in candidates], continuation)
         for (_, node, child), score in zip(candidates, intuition):
             child.intuition = min(99.99, 100.0 + score.total)
@@ -200,7 +231,7 @@ class MCTS:
             kept += [(search, child) for child in node.children]
         # goal: a complete SQL's likelihood including ending there, with the plain prompt (empty slot)
         complete = [(se, c) for se, c in kept if c.complete]
-        goals = self.engine.score([se.base_prompt for se, _ in complete], [c.prefix + end for _, c in complete])
+        goals = self.engine.score([se.base_prompt for se, _ in complete], [c.prefix + se.close + end for se, c in complete])
         goal_of = {id(c): 100.0 + g.total for (_, c), g in zip(complete, goals)}
         extra = self._terminal_signals([(se, c) for se, c in kept if c.terminal])
         for _, child in kept:
@@ -222,7 +253,18 @@ class MCTS:
                 extra[id(child)] = extra.get(id(child), 0.0) + self.s.exec_weight * child.executes
         return extra
 
+    def write_leads(self, searches: list[Search]) -> None:
+        """A reasoning model's rationale for each search that has none yet: one batched greedy pass with
+        the plain inference prompt, cut at its SQL block (`reasoning_lead`)."""
+        todo = [se for se in searches if getattr(se, "reasoning", False) and not se.lead]  # tree-only stand-ins
+        if todo:
+            outputs = self.engine.generate([se.base_prompt for se in todo], n=1, temperature=0.0,
+                                           max_new_tokens=self.max_new_tokens)
+            for se, out in zip(todo, outputs):
+                se.lead = reasoning_lead(out[0].text)
+
     def run(self, searches: list[Search], progress=None) -> None:
+        self.write_leads(searches)
         for iteration in range(self.s.iterations):
             paths = [select(se.root, self.s.w_exp) for se in searches]
             # expand the selected node, then roll out by intuition to a terminal node or a dead end,
