@@ -61,6 +61,18 @@ def dpo_dataset(records: dict[str, dict], samples: list[dict], per_question: int
     return Dataset.from_list(rows)
 
 
+def reward_executor(params):
+    """The sandbox executor judging rollouts: the rl section's timeout and workers, the sandbox's bounds."""
+    return sandbox_executor(params.sandbox, params.rl.timeout_s, params.rl.workers, judging=True)
+
+
+def execution_reward(params, records: dict[str, dict], executor) -> ExecutionReward:
+    """GRPO's reward: each rollout judged by the dataset's validate rules, weighted by rl.reward."""
+    weights = params.rl.reward
+    return ExecutionReward(records, judge_from(params.validate, params.data.dataset, executor),
+                           weights.correct, weights.runs, weights.fails)
+
+
 def curves(log_history: list[dict]) -> dict:
     """The run's logged curves, summarised: first and last reward mean, mean share of zero-variance groups."""
     def logged(key):
@@ -121,9 +133,8 @@ def main() -> None:
     checkpoint = resumable_work_dir(work, hashlib.sha256(json.dumps(inputs).encode()).hexdigest())
     if checkpoint:
         console.print(f"rl: resuming from {checkpoint}", soft_wrap=True)
-    with sandbox_executor(params.sandbox, cfg.timeout_s, cfg.workers, judging=True) as executor:
-        reward = ExecutionReward(records, judge_from(params.validate, params.data.dataset, executor),
-                                 cfg.reward.correct, cfg.reward.runs, cfg.reward.fails)
+    with reward_executor(params) as executor:
+        reward = execution_reward(params, records, executor)
         if cfg.method == "grpo":
             trainer = build_grpo_trainer(cfg, dataset, args.policy, reward, params.engine.max_new_tokens, work,
                                          work / "live", resume=checkpoint is not None, save_steps=SAVE_STEPS)

@@ -155,6 +155,11 @@ ONE_OFF = {  # keys shown by a test of their own, not by a table row: key -> "mo
     # GPU-only: the value reaches vllm.LLM(...) (runs in the GPU lock's environment, make test-gpu-env)
     "engine.tensor_parallel_size": "test_vllm_contract::test_each_vllm_engine_key_reaches_the_llm_constructor",
     "engine.gpu_memory_utilization": "test_vllm_contract::test_each_vllm_engine_key_reaches_the_llm_constructor",
+    "rl.method": "test_rl::test_rl_none_writes_no_model_and_no_predictions",  # and the grpo/dpo runs beside it
+    "rl.dpo_beta": "test_params_reach_rl_samples::test_rl_dpo_beta_and_sft_weight_reach_dpos_config",
+    "rl.dpo_sft_weight": "test_params_reach_rl_samples::test_rl_dpo_beta_and_sft_weight_reach_dpos_config",
+    "rl.pairs_per_question": "test_params_reach_rl_samples::test_rl_pairs_per_question_sets_how_many_dpo_pairs_a_question_gives",
+    "rl.drop_uniform_groups": "test_rl::test_grpo_drop_uniform_groups_trains_only_on_mixed_questions",
     "tree.generator": "test_params_reach_engine_candidates_tree_sandbox_validate::"
                       "test_tree_generator_names_the_model_that_writes_the_trees",
 }
@@ -164,12 +169,14 @@ def test_every_key_has_a_reach_case():
     """A new params.yaml key must come with a case showing it changes what its stage does; a case for a key
     params.yaml no longer has fails too."""
     import test_params_reach_engine_candidates_tree_sandbox_validate as a
+    import test_params_reach_rl_samples as c
     import test_params_reach_sft_rm_mcts_preprocess_pairs_data_model as b
 
     tables = {"sft": [*SFT_TRAINER, *b.SFT_STAGE], "rm": [*RM_TRAINER, *b.RM_STAGE],
               "mcts": [*b.MCTS_SEARCH, *b.MCTS_STAGE], "preprocess": b.PREPROCESS, "pairs": b.PAIRS,
               "data": b.DATA, "model": b.MODEL, "engine": a.ENGINE, "candidates": a.CANDIDATES, "tree": a.TREE,
-              "sandbox": a.SANDBOX, "validate": a.VALIDATE}
+              "sandbox": a.SANDBOX, "validate": a.VALIDATE, "rl": [*c.RL_TRAINER, *c.RL_REWARD],
+              "samples": c.SAMPLES}
     covered = {f"{section}.{key}" for section, keys in tables.items() for key in keys} | set(ONE_OFF)
     wanted = {key for key, _, _ in leaf_keys(config.Params)}
     assert not wanted - covered, f"keys without a reach case: {sorted(wanted - covered)}"

@@ -344,10 +344,13 @@ def validate_runs(tmp_path_factory):
     dump_jsonl(inputs / "dev.jsonl", records)
     (inputs / "tables.json").write_text("{}")
     # the earlier stages' outputs, every candidate being the question's prediction (as tests/test_validate_stage.py)
+    # the sample is the gold, which the reward model prefers and the policy finds less likely: best_of_n_rm
+    # picks it, best_of_n_rm_logprob only when the log-prob weighs little (validate.rm_logprob_weight)
     dump_jsonl(inputs / "cands.jsonl", [{"id": r["id"], "db_id": "shop", "candidates": [
-        {"sql": p, "logprob": -1.0, "source": "greedy"}, {"sql": p, "logprob": -2.0, "source": "sample"}]}
+        {"sql": p, "logprob": -1.0, "source": "greedy"}, {"sql": r["gold"], "logprob": -2.0, "source": "sample"}]}
         for r, p in zip(records, preds)])
-    dump_jsonl(inputs / "rm.jsonl", [{"id": r["id"], "rm_scores": [0.5, 0.1]} for r in records])
+    dump_jsonl(inputs / "rm.jsonl", [{"id": r["id"], "rm_scores": [0.1, 0.5]} for r in records])
+    dump_jsonl(inputs / "rl.jsonl", [])  # rl.method none
     dump_jsonl(inputs / "mcts.jsonl", [{"id": r["id"], "db_id": "shop", "selector": "best_path", "chosen_sql": p,
                                         "chosen_by_iterations": {"1": p},
                                         "candidates": [{"sql": p, "visits": 1, "q": 1.0, "reward": 1.0,
@@ -366,13 +369,15 @@ def validate_runs(tmp_path_factory):
                                     "--tables", str(inputs / "tables.json"),
                                     "--candidates", str(inputs / "cands.jsonl"),
                                     "--rm-scores", str(inputs / "rm.jsonl"), "--mcts", str(inputs / "mcts.jsonl"),
+                                    "--rl-greedy", str(inputs / "rl.jsonl"),
                                     "--out", str(tmp / "out"), "--plots", str(tmp / "plots"),
                                     "--metrics", str(tmp / "metrics.json"),
                                     "--verdicts", str(tmp / "verdicts.tsv")], monkeypatch)
         greedy = read_jsonl(tmp / "out" / "greedy.jsonl")
         verdicts = [(v["id"], v["correct"], v["error_kind"]) for v in greedy]
         metrics = json.loads((tmp / "metrics.json").read_text())
-        return SimpleNamespace(verdicts=verdicts, executor=built[0], timer=built[1], greedy=greedy,
+        combined = [v["sql"] for v in read_jsonl(tmp / "out" / "best_of_n_rm_logprob.jsonl")]
+        return SimpleNamespace(verdicts=verdicts, executor=built[0], timer=built[1], greedy=greedy, combined=combined,
                                bird={k: metrics["greedy"].get(k) for k in ("f1", "ves", "rves")},
                                files=sorted(p.name for p in (tmp / "out").iterdir()))
 
@@ -397,6 +402,7 @@ VALIDATE = {  # validate key -> new value, what the stage's verdicts (or executo
     # with a cut this tight no ratio is kept: the official then scores the question 0
     "outlier_sigmas": (1e-9, lambda r: [v["ves_ratio"] > 0 for v in r.greedy], BIRD_TIMED),
     "timing_workers": (2, lambda r: len(r.timer._workers), BIRD_TIMED),  # the timing executor's pool
+    "rm_logprob_weight": (0.0, lambda r: r.combined, {}),  # weight 0: the reward model's pick alone
 }
 
 

@@ -280,6 +280,11 @@ def shard_trees(demo_records, tmp_path_factory):
         trees.append(tree)
     (root / "trees" / "shard-0").mkdir(parents=True)
     dump_jsonl(root / "trees" / "shard-0" / "trees.jsonl", trees)
+    # policy-samples' output: per question the gold (right) and three wrong SQLs, for the execution pairs
+    dump_jsonl(root / "samples.jsonl", [{"id": rec["id"], "db_id": rec["db_id"], "samples": [
+        {"sql": rec["gold"], "logprob": -1.0, "correct": True, "error_kind": "ok"},
+        *({"sql": f"SELECT {k}", "logprob": -1.0 - k, "correct": False, "error_kind": "ok"} for k in range(3))]}
+        for rec in records])
     return root
 
 
@@ -288,7 +293,8 @@ def run_merge_shards(overrides: dict, inputs, tmp_path, monkeypatch) -> dict:
 
     params = write_params(tmp_path / "params.yaml", {"tree": {"shards": [0]}, "pairs": overrides})
     monkeypatch.setattr(sys, "argv", ["merge_shards", "--params", str(params), "--trees", str(inputs / "trees"),
-                                      "--train", str(inputs / "train.jsonl"), "--out", str(tmp_path / "pairs"),
+                                      "--train", str(inputs / "train.jsonl"), "--samples", str(inputs / "samples.jsonl"),
+                                      "--out", str(tmp_path / "pairs"),
                                       "--metrics", str(tmp_path / "trees.json")])
     load_stage("merge_shards").main()
     return {name: sorted((p["question_id"], p["kind"], p["chosen"], p["rejected"]) for p in
@@ -299,16 +305,19 @@ def run_merge_shards(overrides: dict, inputs, tmp_path, monkeypatch) -> dict:
 PAIRS = {  # pairs key -> new value (the observable: the train and test pairs merge-shards writes)
     "seed": 3,
     "test_fraction": 0.6,
-    "kinds": ["emerge"],
+    "kinds": ["emerge", "baseline", "execution"],
     "keep_failed_siblings": True,
+    "execution_per_question": 1,  # with the execution kind (PAIRS_CONTEXT): 1 pair a question, not all 3
 }
+PAIRS_CONTEXT = {"execution_per_question": {"kinds": ["execution"]}}
 
 
 @pytest.mark.parametrize("key", sorted(PAIRS))
 def test_each_pairs_key_changes_the_pairs_merge_shards_writes(key, shard_trees, tmp_path, monkeypatch):
     (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
-    default = run_merge_shards({}, shard_trees, tmp_path / "a", monkeypatch)
-    changed = run_merge_shards({key: PAIRS[key]}, shard_trees, tmp_path / "b", monkeypatch)
+    context = PAIRS_CONTEXT.get(key, {})
+    default = run_merge_shards(context, shard_trees, tmp_path / "a", monkeypatch)
+    changed = run_merge_shards({**context, key: PAIRS[key]}, shard_trees, tmp_path / "b", monkeypatch)
     assert default["test"], "the default split must put some questions in test for seed to show"
     assert default != changed, f"pairs.{key}={PAIRS[key]!r} did not change the pairs"
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import REPO, make_executor, write_params
+from conftest import REPO, make_executor, repo_params, write_params
 from sqlforge.data.execution import ExecutionReward, execution_pairs, label_samples, reward_of
 from sqlforge.official.judge import Judge
 
@@ -209,8 +209,9 @@ def test_grpo_drop_uniform_groups_trains_only_on_mixed_questions(rl_inputs, tiny
     samples = [json.loads(line) for line in (tmp / "samples" / "train.jsonl").read_text().splitlines()]
     mixed = {s["id"] for s in samples if 0 < sum(x["correct"] for x in s["samples"]) < len(s["samples"])}
     assert mixed and len(mixed) < len(records)
-    assert set(grpo_dataset(records, samples, drop_uniform=True)["question_id"]) == mixed
-    assert set(grpo_dataset(records, samples, drop_uniform=False)["question_id"]) == set(records)
+    for value, expected in ((True, mixed), (False, set(records))):  # the rl.drop_uniform_groups value the stage passes
+        drop = repo_params({"rl": {"drop_uniform_groups": value}}).rl.drop_uniform_groups
+        assert set(grpo_dataset(records, samples, drop)["question_id"]) == expected
 
 
 def test_a_killed_rl_run_resumes_from_its_checkpoint(rl_inputs, tiny_model, tmp_path):

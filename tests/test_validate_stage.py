@@ -19,7 +19,7 @@ def write_jsonl(path, rows):
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
-def run_validate(tmp_path, dataset, records, preds, tables=None, mcts_preds=None, validate=None):
+def run_validate(tmp_path, dataset, records, preds, tables=None, mcts_preds=None, validate=None, rl_preds=None):
     """Stage inputs as the earlier stages write them: dev records, candidates (greedy + one sample),
     RM scores and MCTS results, each candidate here being the given prediction (MCTS's: `mcts_preds`)."""
     mcts_preds = preds if mcts_preds is None else mcts_preds
@@ -29,6 +29,9 @@ def run_validate(tmp_path, dataset, records, preds, tables=None, mcts_preds=None
         {"sql": p, "logprob": -1.0, "source": "greedy"}, {"sql": p, "logprob": -2.0, "source": "sample"}]}
         for r, p in zip(records, preds)])
     write_jsonl(tmp_path / "rm.jsonl", [{"id": r["id"], "rm_scores": [0.5, 0.1]} for r in records])
+    # the rl stage's greedy SQL (rl_preds), or none (rl.method none)
+    write_jsonl(tmp_path / "rl.jsonl", [{"id": r["id"], "db_id": r["db_id"], "candidates": [
+        {"sql": p, "logprob": -1.0, "source": "greedy"}]} for r, p in zip(records, rl_preds or [])])
     write_jsonl(tmp_path / "mcts.jsonl", [{"id": r["id"], "db_id": r["db_id"], "selector": "best_reward",
                                            "chosen_sql": p, "chosen_by_iterations": {"1": p},
                                            "candidates": [{"sql": p, "visits": 1, "q": 1.0, "reward": 1.0,
@@ -43,7 +46,7 @@ def run_validate(tmp_path, dataset, records, preds, tables=None, mcts_preds=None
                            "--dev", str(tmp_path / "dev.jsonl"), "--tables", str(tmp_path / "dev_tables.json"),
                            "--candidates", str(tmp_path / "cands.jsonl"),
                            "--rm-scores", str(tmp_path / "rm.jsonl"), "--mcts", str(tmp_path / "mcts.jsonl"),
-                           "--out", str(out), "--plots", str(tmp_path / "plots"),
+                           "--rl-greedy", str(tmp_path / "rl.jsonl"), "--out", str(out), "--plots", str(tmp_path / "plots"),
                            "--metrics", str(tmp_path / "validate.json"), "--verdicts", str(tmp_path / "verdicts.tsv")],
                           capture_output=True, text=True, cwd=REPO)
     return proc, out
@@ -143,3 +146,29 @@ def test_validate_writes_each_questions_verdicts_intervals_and_flips_against_gre
     assert (flips["fixed"], flips["broken"], flips["mcnemar_p"], flips["n"]) == (1, 0, 1.0, 5)
     assert flips["diff"] == pytest.approx(0.2) and flips["diff_low"] == 0.0 and flips["diff_high"] > 0
     assert metrics["vs_greedy"]["majority_vote"]["fixed"] == metrics["vs_greedy"]["majority_vote"]["broken"] == 0
+
+
+def test_validate_scores_the_rl_policys_greedy_sql_as_greedy_rl_on_the_same_questions(tmp_path):
+    """With the rl stage's predictions, greedy_rl is a predictor like greedy (EX, EM, intervals, its column in
+    the verdict file, flips against greedy); with none (rl.method none) there is no greedy_rl at all."""
+    from sqlforge.scoring.verdicts import read_verdicts
+
+    root = make_spider_keywords(tmp_path / "spider")
+    dev = load_split(root, "spider", "dev")
+    records = [ex.to_dict() for ex in dev.examples]
+    greedy = [p for _, _, p in RAILWAY_DEV]  # right, right, empty, right, failing gold
+    rl = [gold for _, gold, _ in RAILWAY_DEV[:2]] + [RAILWAY_DEV[2][1], "SELECT 1", "SELECT 1"]  # fixes 1, breaks 1
+    (tmp_path / "rl").mkdir()
+    proc, out = run_validate(tmp_path / "rl", "spider", records, greedy, dev.tables, rl_preds=rl)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((tmp_path / "rl" / "validate.json").read_text())
+    assert metrics["greedy_rl"]["n"] == 5 and metrics["greedy_rl"]["ex"] == pytest.approx(3 / 5)
+    assert {"em", "ex_low", "ex_high", "ex_by_difficulty"} <= set(metrics["greedy_rl"])
+    assert (metrics["vs_greedy"]["greedy_rl"]["fixed"], metrics["vs_greedy"]["greedy_rl"]["broken"]) == (1, 1)
+    assert read_verdicts(tmp_path / "rl" / "verdicts.tsv").columns["greedy_rl"]["ex"] == [1, 1, 1, 0, 0]
+    assert [line[0] for line in official_lines(out / "greedy_rl.sql")] == rl  # the official format too
+
+    (tmp_path / "none").mkdir()
+    proc, _ = run_validate(tmp_path / "none", "spider", records, greedy, dev.tables)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "greedy_rl" not in json.loads((tmp_path / "none" / "validate.json").read_text())

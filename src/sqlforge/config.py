@@ -292,6 +292,7 @@ class RLConfig:
     top_p: TopP
     beta: Annotated[Float, Field(ge=0)]  # grpo: KL coefficient
     dpo_beta: Annotated[Float, Field(gt=0)]
+    dpo_sft_weight: Annotated[Float, Field(ge=0)]  # dpo: + weight x the chosen SQL's NLL (0 = plain DPO, ExCoT)
     epsilon: Annotated[Float, Field(gt=0, lt=1)]  # grpo: PPO-style clip range
     reward: RewardWeights
     timeout_s: Seconds  # a rollout's SQL

@@ -25,18 +25,25 @@ def _common_args(cfg: RLConfig, work_dir: str | Path, save_steps: int) -> dict:
                 report_to="none", dataloader_num_workers=0, **device_kwargs())
 
 
-def build_grpo_trainer(cfg: RLConfig, dataset: Dataset, policy: str, reward_fn, max_new_tokens: int,
-                       work_dir: str | Path, live_dir: str | Path | None = None, resume: bool = False,
-                       save_steps: int = 0):
-    """GRPO on conversational prompts (`prompt`, plus the `question_id` column the reward reads): each step
-    takes `prompts_per_step` questions with `group_size` rollouts each."""
-    from trl import GRPOConfig, GRPOTrainer
+def grpo_args(cfg: RLConfig, max_new_tokens: int, work_dir: str | Path, save_steps: int = 0):
+    """GRPOConfig of the rl params: each step takes `prompts_per_step` questions with `group_size` rollouts
+    each; with use_vllm, trl generates them through vLLM in this process (colocate, no server to start)."""
+    from trl import GRPOConfig
 
-    args = GRPOConfig(**_common_args(cfg, work_dir, save_steps),
+    return GRPOConfig(**_common_args(cfg, work_dir, save_steps),
                       per_device_train_batch_size=cfg.prompts_per_step * cfg.group_size,
                       num_generations=cfg.group_size, max_completion_length=max_new_tokens,
                       temperature=cfg.temperature, top_p=cfg.top_p, beta=cfg.beta, epsilon=cfg.epsilon,
                       use_vllm=cfg.use_vllm, vllm_mode="colocate", shuffle_dataset=True)
+
+
+def build_grpo_trainer(cfg: RLConfig, dataset: Dataset, policy: str, reward_fn, max_new_tokens: int,
+                       work_dir: str | Path, live_dir: str | Path | None = None, resume: bool = False,
+                       save_steps: int = 0):
+    """GRPO on conversational prompts (`prompt`, plus the `question_id` column the reward reads)."""
+    from trl import GRPOTrainer
+
+    args = grpo_args(cfg, max_new_tokens, work_dir, save_steps)
     torch.manual_seed(cfg.seed)
     callbacks = [live_callback(live_dir, resume=resume)] if live_dir else []
     return GRPOTrainer(model=policy, reward_funcs=reward_fn, args=args, train_dataset=dataset,
@@ -50,8 +57,12 @@ def build_dpo_trainer(cfg: RLConfig, dataset: Dataset, policy: str, work_dir: st
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOConfig, DPOTrainer
 
+    # dpo_sft_weight > 0 adds the chosen SQL's own NLL (trl's "sft" loss, as RPO): plain DPO can lower the
+    # likelihood of both sides together, the end of the SQL included, and the policy stops ending its queries
+    losses = {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, cfg.dpo_sft_weight]} if cfg.dpo_sft_weight > 0 \
+        else {"loss_type": ["sigmoid"]}
     args = DPOConfig(**_common_args(cfg, work_dir, save_steps), per_device_train_batch_size=cfg.prompts_per_step,
-                     beta=cfg.dpo_beta, max_length=4096)
+                     beta=cfg.dpo_beta, max_length=4096, **losses)
     torch.manual_seed(cfg.seed)
     model = AutoModelForCausalLM.from_pretrained(policy, dtype="auto")
     callbacks = [live_callback(live_dir, resume=resume)] if live_dir else []
