@@ -148,6 +148,12 @@ ONE_OFF = {  # keys shown by a test of their own, not by a table row: key -> "mo
     "preprocess.psg.hard_rule": "test_params_reach_sft_rm_mcts_preprocess_pairs_data_model::test_preprocess_psg_hard_rule_extended_also_counts_a_wrong_result",
     "sandbox.timeout_s": "test_ask::test_ask_runs_sql_under_the_sandbox_section_of_its_params",
     "engine.backend": "test_params_reach_engine_candidates_tree_sandbox_validate::test_engine_backend_vllm_is_chosen_and_refused_clearly_without_vllm",
+    # engine.data_parallel=ray (Ray is an optional extra: these skip without it; the refusal test runs there)
+    "engine.data_parallel": "test_engine_ray::test_two_ray_workers_give_the_single_process_outputs",
+    "engine.ray_workers": "test_engine_ray::test_ray_workers_sets_how_many_workers_share_a_call",
+    "engine.ray_address": "test_engine_ray::test_ray_address_joins_a_running_cluster",
+    "rm.launcher": "test_params_reach_sft_rm_mcts_preprocess_pairs_data_model::test_rm_launcher_keys_make_train_rm_relaunch_itself",
+    "rm.num_processes": "test_params_reach_sft_rm_mcts_preprocess_pairs_data_model::test_rm_launcher_keys_make_train_rm_relaunch_itself",
     # GPU-only: the value reaches vllm.LLM(...) (runs in the GPU lock's environment, make test-gpu-env)
     "engine.tensor_parallel_size": "test_vllm_contract::test_each_vllm_engine_key_reaches_the_llm_constructor",
     "engine.gpu_memory_utilization": "test_vllm_contract::test_each_vllm_engine_key_reaches_the_llm_constructor",
@@ -162,7 +168,7 @@ def test_every_key_has_a_reach_case():
 
     tables = {"sft": [*SFT_TRAINER, *b.SFT_STAGE], "rm": [*RM_TRAINER, *b.RM_STAGE],
               "mcts": [*b.MCTS_SEARCH, *b.MCTS_STAGE], "preprocess": b.PREPROCESS, "pairs": b.PAIRS,
-              "data": b.DATA, "model": b.MODEL, "engine": a.ENGINE, "candidates": a.CANDIDATES, "tree": a.TREE,
+              "data": b.DATA, "model": b.MODEL, "cluster": b.CLUSTER, "engine": a.ENGINE, "candidates": a.CANDIDATES, "tree": a.TREE,
               "sandbox": a.SANDBOX, "validate": a.VALIDATE}
     covered = {f"{section}.{key}" for section, keys in tables.items() for key in keys} | set(ONE_OFF)
     wanted = {key for key, _, _ in leaf_keys(config.Params)}
