@@ -52,6 +52,49 @@ def texts(out):
     return [[c.text for c in row] for row in out]
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@needs_ray
+def test_ray_address_joins_a_running_cluster(tiny_model, prompts, monkeypatch):
+    """engine.ray_address: the engine joins the cluster `ray start` runs (as on a team's head node) instead
+    of starting its own. First in the file: it runs before this module's own local cluster starts."""
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+    port = _free_port()
+    # a localhost test cluster: no token auth (Ray >= 2.5x turns it on for clusters it starts itself)
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    # a short temp dir: Ray's unix sockets live there, and a socket path may be at most 107 bytes
+    temp = tempfile.mkdtemp(prefix="rayhead-", dir="/tmp")
+    command = [sys.executable, "-c", "from ray.scripts.scripts import main; main()"]
+    head = subprocess.Popen([*command, "start", "--head", "--block", f"--port={port}", "--num-cpus=1",
+                             "--include-dashboard=false", f"--temp-dir={temp}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
+    try:
+        log = []
+        for line in head.stdout:  # `ray start --block` prints this once the head runs, then blocks
+            log.append(line)
+            if "Ray runtime started" in line:
+                break
+        assert head.poll() is None, "".join(log)[-2000:]
+        address = f"127.0.0.1:{port}"
+        engine = load_engine(str(tiny_model), cfg(data_parallel="ray", ray_workers=1, ray_address=address))
+        assert ray.get_runtime_context().gcs_address.endswith(f":{port}")  # joined, not a new local cluster
+        assert texts(engine.generate(prompts[:2], max_new_tokens=4)) == texts(
+            load_engine(str(tiny_model), cfg()).generate(prompts[:2], max_new_tokens=4))
+        engine.close()
+    finally:
+        ray.shutdown()
+        head.terminate()  # --block: the head stops the processes it started
+        head.wait(timeout=120)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
 @needs_ray
 def test_two_ray_workers_give_the_single_process_outputs(ray_session, tiny_model, prompts):
     from sqlforge.engine.hf import TransformersEngine
@@ -99,49 +142,6 @@ def test_ray_workers_zero_means_one_per_gpu_and_is_refused_without_gpus(ray_sess
         pytest.skip("the cluster has GPUs")
     with pytest.raises(InputError, match="ray_workers=0 .* has no GPU"):
         load_engine(str(tiny_model), cfg(data_parallel="ray", ray_workers=0))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@needs_ray
-def test_ray_address_joins_a_running_cluster(tiny_model, prompts, monkeypatch):
-    """engine.ray_address: the engine joins the cluster `ray start` runs (as on a team's head node) instead
-    of starting its own."""
-    import ray
-
-    if ray.is_initialized():
-        ray.shutdown()
-    port = _free_port()
-    # a localhost test cluster: no token auth (Ray >= 2.5x turns it on for clusters it starts itself)
-    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
-    # a short temp dir: Ray's unix sockets live there, and a socket path may be at most 107 bytes
-    temp = tempfile.mkdtemp(prefix="rayhead-", dir="/tmp")
-    command = [sys.executable, "-c", "from ray.scripts.scripts import main; main()"]
-    head = subprocess.Popen([*command, "start", "--head", "--block", f"--port={port}", "--num-cpus=1",
-                             "--include-dashboard=false", f"--temp-dir={temp}"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
-    try:
-        log = []
-        for line in head.stdout:  # `ray start --block` prints this once the head runs, then blocks
-            log.append(line)
-            if "Ray runtime started" in line:
-                break
-        assert head.poll() is None, "".join(log)[-2000:]
-        address = f"127.0.0.1:{port}"
-        engine = load_engine(str(tiny_model), cfg(data_parallel="ray", ray_workers=1, ray_address=address))
-        assert ray.get_runtime_context().gcs_address.endswith(f":{port}")  # joined, not a new local cluster
-        assert texts(engine.generate(prompts[:2], max_new_tokens=4)) == texts(
-            load_engine(str(tiny_model), cfg()).generate(prompts[:2], max_new_tokens=4))
-        engine.close()
-    finally:
-        ray.shutdown()
-        head.terminate()  # --block: the head stops the processes it started
-        head.wait(timeout=120)
-        shutil.rmtree(temp, ignore_errors=True)
 
 
 @pytest.mark.skipif(HAS_RAY, reason="ray is installed: the refusal is for environments without it")

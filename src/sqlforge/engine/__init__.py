@@ -61,13 +61,15 @@ def load_engine(model_path: str, cfg: EngineConfig, backend: str | None = None, 
     base, rank = adapter_base(cfg.lora_adapter) if cfg.lora_adapter else (model_path, 0)
     if cfg.data_parallel == "ray":
         import dataclasses
+        import typing
 
         from sqlforge.engine.ray_pool import RayEngine
 
         if chosen == "vllm" and cfg.lora_adapter:
             check_servable_by_vllm(cfg.lora_adapter)  # before any worker starts
         # each worker builds the chosen backend itself (load_engine with data_parallel none)
-        return RayEngine(model_path, dataclasses.replace(cfg, backend=chosen), tokenizer_path=base)
+        pooled = dataclasses.replace(cfg, backend=typing.cast(typing.Literal["transformers", "vllm"], chosen))
+        return RayEngine(model_path, pooled, tokenizer_path=base, build=load_engine)
     if chosen == "vllm":
         from sqlforge.engine.vllm_backend import VLLMEngine
 

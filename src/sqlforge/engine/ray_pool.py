@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from sqlforge.config import EngineConfig
-from sqlforge.engine.base import Completion, Score
+from sqlforge.engine.base import Completion, Engine, Score
 from sqlforge.io import InputError
 from sqlforge.stage_runner import progress
 
@@ -44,14 +44,12 @@ def _import_ray():
 class _Worker:
     """One engine in one Ray actor (the class is made remote in RayEngine, so Ray stays an optional import)."""
 
-    def __init__(self, model_path: str, cfg: EngineConfig, threads: int):
+    def __init__(self, build: Callable[[str, EngineConfig], Engine], model_path: str, cfg: EngineConfig, threads: int):
         import torch
-
-        from sqlforge.engine import load_engine
 
         if threads > 0:
             torch.set_num_threads(threads)
-        self.engine = load_engine(model_path, dataclasses.replace(cfg, data_parallel="none"))
+        self.engine = build(model_path, dataclasses.replace(cfg, data_parallel="none"))
 
     def _counters(self) -> tuple[int, int, int]:
         return self.engine.calls, self.engine.requests, self.engine.generated_tokens
@@ -73,7 +71,11 @@ def _runs(order: list[int], pieces: int) -> list[list[int]]:
 class RayEngine:
     """The Engine protocol over `workers` Ray actors (counters are the sums over the workers)."""
 
-    def __init__(self, model_path: str, cfg: EngineConfig, tokenizer_path: str):
+    tokenizer: PreTrainedTokenizerBase
+
+    def __init__(self, model_path: str, cfg: EngineConfig, tokenizer_path: str,
+                 build: Callable[[str, EngineConfig], Engine]):
+        """`build` makes one worker's engine (sqlforge.engine.load_engine, passed in: no import cycle)."""
         from transformers import AutoTokenizer
 
         ray, ActorPool = _import_ray()
@@ -90,27 +92,23 @@ class RayEngine:
         # on CPU the workers divide the cluster's cores (each would otherwise start a thread per core)
         threads = 0 if per_worker else max(1, cpus // workers)
         remote = ray.remote(num_gpus=per_worker, num_cpus=0 if per_worker else min(threads, cpus))(_Worker)
-        self.actors = [remote.remote(model_path, cfg, threads) for _ in range(workers)]
+        self.actors = [remote.remote(build, model_path, cfg, threads) for _ in range(workers)]
         self._ray, self._pool = ray, ActorPool(self.actors)
-        self.tokenizer: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(tokenizer_path)
+        self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
         self.workers = workers
         self.show_progress = False
-        self._stats: dict[int, tuple[int, int, int]] = {}
+        self.calls = 0  # summed over the workers
+        self.requests = 0
+        self.generated_tokens = 0
+        self._stats: dict[int, tuple[int, int, int]] = {}  # each worker's counters as last reported
 
-    def _total(self, i: int) -> int:
-        return sum(s[i] for s in self._stats.values())
-
-    @property
-    def calls(self) -> int:
-        return self._total(0)
-
-    @property
-    def requests(self) -> int:
-        return self._total(1)
-
-    @property
-    def generated_tokens(self) -> int:
-        return self._total(2)
+    def _count(self, actor: int, counters: tuple[int, int, int]) -> None:
+        """Add what worker `actor` did since its last report to the counters (a stage may reset them)."""
+        before = self._stats.get(actor, (0, 0, 0))
+        self.calls += counters[0] - before[0]
+        self.requests += counters[1] - before[1]
+        self.generated_tokens += counters[2] - before[2]
+        self._stats[actor] = counters
 
     def _run(self, method: str, order: list[int], args_of) -> list[Any]:
         """Results of `method` over the runs of `order`, in run order; workers' counters recorded."""
@@ -126,7 +124,7 @@ class RayEngine:
         results = []
         with progress("generating", len(order), enabled=self.show_progress) as advance:
             for (k, run), (out, counters) in zip(tagged, self._pool.map(submit, tagged)):
-                self._stats[owner[k]] = counters
+                self._count(owner[k], counters)
                 results.append(out)
                 advance(len(run))
         return results
