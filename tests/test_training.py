@@ -247,6 +247,31 @@ def test_two_machines_on_localhost_train_as_one_process_does(tiny_model, demo_re
     # (train_loss is not compared: under DDP the Trainer logs rank 0's own half-batch loss)
 
 
+def test_train_rm_under_ddp_equals_one_process(tiny_model, demo_records, tmp_path):
+    """rm.launcher=ddp: train-rm re-runs itself under accelerate; 2 gloo processes with half the batch each end
+    with the single process's reward model (adapter within float tolerance), and rank 0 alone writes."""
+    from safetensors.torch import load_file
+
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps({"id": f"{r['id']}-0", "question_id": r["id"], "db_id": r["db_id"],
+                                         "prompt": sql_messages(r["schema"], r["question"]), "chosen": r["gold"],
+                                         "rejected": "SELECT 1", "chosen_distance": 0, "rejected_distance": 1,
+                                         "kind": "emerge"}) + "\n" for r in demo_records["train"][:8]))
+    common = {"max_steps": 2, "learning_rate": 0.001}
+    for name, rm in (("single", {"batch_size": 4}), ("ddp", {"batch_size": 2, "launcher": "ddp", "num_processes": 2})):
+        write_params(tmp_path / f"{name}.yaml", {"rm": {**common, **rm}})
+        run_stage("train_rm.py", "--params", tmp_path / f"{name}.yaml", "--pairs", pairs, "--sft-model", tiny_model,
+                  "--out", tmp_path / name / "rm", "--live", tmp_path / name / "live", "--metrics",
+                  tmp_path / name / "rm.json")
+    assert json.loads((tmp_path / "ddp" / "rm.json").read_text())["steps"] == 2
+    ours = load_file(tmp_path / "ddp" / "rm" / "adapter" / "adapter_model.safetensors")
+    theirs = load_file(tmp_path / "single" / "rm" / "adapter" / "adapter_model.safetensors")
+    assert ours.keys() == theirs.keys()
+    for name in ours:
+        torch.testing.assert_close(ours[name], theirs[name], rtol=1e-3, atol=1e-4, msg=name)
+    assert any("lora_B" in n and ours[n].abs().sum() > 0 for n in ours)  # trained, not the initial adapter
+
+
 @pytest.mark.parametrize("sft,message", [
     # the CPU lock has no deepspeed; the GPU lock has it, installed on a CPU machine too (make test-gpu-env)
     ({"launcher": "deepspeed_zero3", "num_processes": 2},
