@@ -3,7 +3,8 @@
 Loss is on the SQL completion only: the data are prompt/completion chat
 pairs, which SFTTrainer masks to the completion. With `sft.launcher` set,
 this script re-runs itself under `accelerate launch` (DDP or DeepSpeed ZeRO,
-configs/accelerate/) with `sft.num_processes` processes; rank 0 writes.
+configs/accelerate/) with `sft.num_processes` processes on each of the `cluster`
+section's machines; rank 0 writes.
 The output folder also holds `sqlforge_prompt.json`: the prompt templates and
 preprocess's schema options the data was built with (sqlforge.prompt_settings),
 so the model is later asked exactly as it was trained.
@@ -47,7 +48,7 @@ def main() -> None:
     check_attention(cfg.attn_implementation)
     device_kwargs(cfg.precision, cfg.gradient_checkpointing)
     if cfg.launcher != "none" and not is_launched():
-        sys.exit(relaunch(cfg.launcher, cfg.num_processes, __file__, sys.argv[1:]))
+        sys.exit(relaunch(cfg.launcher, cfg.num_processes, __file__, sys.argv[1:], params.cluster, "sft"))
     main_process = is_main_process()
 
     records = read_records(args.data, SFTExample)
@@ -71,7 +72,8 @@ def main() -> None:
         from transformers.trainer_utils import get_last_checkpoint
 
         trainer.accelerator.wait_for_everyone()
-        checkpoint = checkpoint if main_process else get_last_checkpoint(str(work))
+        # another machine's ranks see rank 0's work folder only on a shared filesystem (resuming needs one)
+        checkpoint = checkpoint if main_process else get_last_checkpoint(str(work)) if work.is_dir() else None
     result = trainer.train(resume_from_checkpoint=checkpoint)
     # every rank takes part in saving (DeepSpeed ZeRO-3 gathers sharded weights); rank 0 publishes
     final = work / "final"

@@ -152,6 +152,12 @@ ONE_OFF = {  # keys shown by a test of their own, not by a table row: key -> "mo
     "validate.bootstrap_resamples": "test_significance::test_validate_bootstrap_keys_set_the_interval_sqlforge_compare_prints",
     "validate.bootstrap_seed": "test_significance::test_validate_bootstrap_keys_set_the_interval_sqlforge_compare_prints",
     "engine.backend": "test_params_reach_engine_candidates_tree_sandbox_validate::test_engine_backend_vllm_is_chosen_and_refused_clearly_without_vllm",
+    # engine.data_parallel=ray (Ray is an optional extra: these skip without it; the refusal test runs there)
+    "engine.data_parallel": "test_engine_ray::test_two_ray_workers_give_the_single_process_outputs",
+    "engine.ray_workers": "test_engine_ray::test_ray_workers_sets_how_many_workers_share_a_call",
+    "engine.ray_address": "test_engine_ray::test_ray_address_joins_a_running_cluster",
+    "rm.launcher": "test_params_reach_sft_rm_mcts_preprocess_pairs_data_model::test_rm_launcher_keys_make_train_rm_relaunch_itself",
+    "rm.num_processes": "test_params_reach_sft_rm_mcts_preprocess_pairs_data_model::test_rm_launcher_keys_make_train_rm_relaunch_itself",
     # GPU-only: the value reaches vllm.LLM(...) (runs in the GPU lock's environment, make test-gpu-env)
     "engine.tensor_parallel_size": "test_vllm_contract::test_each_vllm_engine_key_reaches_the_llm_constructor",
     "engine.gpu_memory_utilization": "test_vllm_contract::test_each_vllm_engine_key_reaches_the_llm_constructor",
@@ -174,8 +180,8 @@ def test_every_key_has_a_reach_case():
 
     tables = {"sft": [*SFT_TRAINER, *b.SFT_STAGE], "rm": [*RM_TRAINER, *b.RM_STAGE],
               "mcts": [*b.MCTS_SEARCH, *b.MCTS_STAGE], "preprocess": b.PREPROCESS, "pairs": b.PAIRS,
-              "data": b.DATA, "model": b.MODEL, "engine": a.ENGINE, "candidates": a.CANDIDATES, "tree": a.TREE,
-              "sandbox": a.SANDBOX, "validate": a.VALIDATE, "rl": [*c.RL_TRAINER, *c.RL_REWARD],
+              "data": b.DATA, "model": b.MODEL, "cluster": b.CLUSTER, "engine": a.ENGINE, "candidates": a.CANDIDATES,
+              "tree": a.TREE, "sandbox": a.SANDBOX, "validate": a.VALIDATE, "rl": [*c.RL_TRAINER, *c.RL_REWARD],
               "samples": c.SAMPLES}
     covered = {f"{section}.{key}" for section, keys in tables.items() for key in keys} | set(ONE_OFF)
     wanted = {key for key, _, _ in leaf_keys(config.Params)}

@@ -655,6 +655,62 @@ def test_each_sft_stage_key_reaches_the_trainer_or_launcher(key, sft_file, tiny_
     assert default[seen] != changed[seen], f"sft.{key}={value!r} did not reach the stage's {seen}"
 
 
+CLUSTER = {  # cluster key -> (new value, settings in both runs): each changes the command sft launches
+    "num_machines": (2, {"main_process_ip": "10.0.0.1", "main_process_port": 29500}),
+    "machine_rank": (1, {"num_machines": 2, "main_process_ip": "10.0.0.1", "main_process_port": 29500}),
+    "main_process_ip": ("10.0.0.2", {"num_machines": 2, "main_process_ip": "10.0.0.1", "main_process_port": 29500}),
+    "main_process_port": (29501, {"num_machines": 2, "main_process_ip": "10.0.0.1", "main_process_port": 29500}),
+}
+
+
+def launched_command(stage_name: str, section: str, params: dict, argv: list[str], tmp_path, monkeypatch) -> list:
+    """The accelerate command a training stage launches under `params` (the real launch_command; not run)."""
+    from conftest import write_params
+
+    from sqlforge.train.launch import launch_command
+
+    stage = load_stage(stage_name)
+    commands = []
+    monkeypatch.setattr(stage, "relaunch", lambda *a: commands.append(launch_command(*a)) or 0)
+    path = write_params(tmp_path / "params.yaml", params)
+    monkeypatch.setattr(sys, "argv", [stage_name, "--params", str(path), *argv])
+    with pytest.raises(SystemExit) as done:
+        stage.main()
+    assert done.value.code == 0 and len(commands) == 1
+    return commands[0]
+
+
+@pytest.mark.parametrize("key", sorted(CLUSTER))
+def test_each_cluster_key_reaches_the_launch_command(key, sft_file, tiny_model, tmp_path, monkeypatch):
+    value, both = CLUSTER[key]
+    argv = ["--data", str(sft_file), "--base-model", str(tiny_model), "--out", str(tmp_path / "sft"), "--live",
+            str(tmp_path / "live"), "--metrics", str(tmp_path / "sft.json")]
+    sft = {"launcher": "ddp", "num_processes": 2}
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    default = launched_command("sft", "sft", {"sft": sft, "cluster": both}, argv, tmp_path / "a", monkeypatch)
+    changed = launched_command("sft", "sft", {"sft": sft, "cluster": {**both, key: value}}, argv, tmp_path / "b",
+                               monkeypatch)
+    assert default != changed, f"cluster.{key}={value!r} did not reach the launch command"
+    if key == "num_machines":  # accelerate counts the processes of all machines
+        assert changed[changed.index("--num_processes") + 1] == "4" and "--machine_rank" in changed
+
+
+@pytest.mark.parametrize("key,value", [("launcher", "ddp"), ("num_processes", 3)])
+def test_rm_launcher_keys_make_train_rm_relaunch_itself(key, value, pairs_file, tiny_model, tmp_path, monkeypatch):
+    """rm.launcher re-runs train-rm under accelerate (as sft.launcher does sft); rm.num_processes sets how many."""
+    argv = ["--pairs", str(pairs_file), "--sft-model", str(tiny_model), "--out", str(tmp_path / "rm"), "--live",
+            str(tmp_path / "live"), "--metrics", str(tmp_path / "rm.json")]
+    both = {"launcher": "ddp"} if key == "num_processes" else {}
+    changed = launched_command("train_rm", "rm", {"rm": {**both, key: value}}, argv, tmp_path, monkeypatch)
+    assert changed[changed.index("--num_processes") + 1] == str(value if key == "num_processes" else 1)
+    assert changed[changed.index("--config_file") + 1].endswith("ddp.yaml")
+    assert changed[-len(argv):] == argv and changed[-len(argv) - 3].endswith("train_rm.py")
+    if key == "launcher":  # the default (none) trains in this process: it builds the trainer, launches nothing
+        (tmp_path / "plain").mkdir()
+        default = run_train_rm_stage({}, pairs_file, tiny_model, tmp_path / "plain", monkeypatch)
+        assert default["backbone"]
+
+
 @pytest.fixture(scope="module")
 def pairs_file(demo_records, tmp_path_factory):
     from sqlforge.io import dump_jsonl

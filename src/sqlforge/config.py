@@ -107,6 +107,9 @@ class EngineConfig:
     gpu_memory_utilization: Annotated[Float, Field(gt=0, le=1)]
     prefix_cache_tokens: NonNegative  # transformers backend: prompt-prefix KV kept across calls; 0 = off
     lora_adapter: Str  # "" = the stage's merged model; else a LoRA adapter folder served on its base
+    data_parallel: Literal["none", "ray"]  # ray: the backend in ray_workers Ray actors, prompts split (ray_pool)
+    ray_workers: NonNegative  # 0 = one per GPU of the Ray cluster (tensor_parallel_size GPUs each)
+    ray_address: Str  # "" = RAY_ADDRESS or a new local cluster; else a cluster address ("auto", "host:6379")
 
 
 @dataclass(config=_STRICT)
@@ -153,6 +156,15 @@ LR_SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "cons
 
 
 @dataclass(config=_STRICT)
+class ClusterConfig:
+    """The machines a launched training stage (sft, train-rm, rl) runs on; each machine sets its own rank."""
+    num_machines: Positive
+    machine_rank: NonNegative  # this machine's; 0 is the rendezvous and writes the outputs
+    main_process_ip: Str  # machine 0's address ("" only for one machine)
+    main_process_port: Annotated[Int, Field(ge=0, le=65535)]  # 0 = a free local port (one machine only)
+
+
+@dataclass(config=_STRICT)
 class SFTConfig:
     seed: Seed
     method: Literal["lora", "qlora", "full"]
@@ -177,7 +189,7 @@ class SFTConfig:
     gradient_checkpointing: Literal["auto", "on", "off"]  # auto: on for GPU
     attn_implementation: Literal["auto", "eager", "sdpa", "flash_attention_2"]
     launcher: Literal["none", "ddp", "deepspeed_zero2", "deepspeed_zero3"]  # accelerate launch
-    num_processes: Positive  # processes (GPUs) for the launcher
+    num_processes: Positive  # processes (GPUs) per machine for the launcher (machines: the cluster section)
 
 
 @dataclass(config=_STRICT)
@@ -229,6 +241,8 @@ class RMConfig:
     lora_dropout: Dropout
     center_rewards_coefficient: Annotated[Float, Field(ge=0)]
     margin_scale: Annotated[Float, Field(ge=0)]  # > 0: Bradley-Terry margin = scale * distance gap
+    launcher: Literal["none", "ddp", "deepspeed_zero2", "deepspeed_zero3"]  # accelerate launch, as sft's
+    num_processes: Positive  # processes (GPUs) per machine under the launcher
 
 
 @dataclass(config=_STRICT)
@@ -356,6 +370,7 @@ class Params:
     mcts: MCTSConfig
     validate: ValidateConfig
     sandbox: SandboxConfig
+    cluster: ClusterConfig
 
 
 _PARAMS = TypeAdapter(Params)

@@ -47,7 +47,8 @@ def load_engine(model_path: str, cfg: EngineConfig, backend: str | None = None, 
     """The engine for `model_path`, or for the base model plus `cfg.lora_adapter` when that is set.
 
     `backend` overrides `cfg.backend` for one stage; it needs a `reason` (shown in the stage's log and
-    kept next to the call), so a stage never silently ignores the configured backend."""
+    kept next to the call), so a stage never silently ignores the configured backend. With
+    `engine.data_parallel: ray` the engine is that backend in `engine.ray_workers` Ray workers (ray_pool)."""
     if backend is not None and backend != cfg.backend and not reason:
         raise ValueError(f"load_engine: backend={backend!r} overrides engine.backend={cfg.backend!r} without a reason")
     chosen = backend or cfg.backend
@@ -58,6 +59,17 @@ def load_engine(model_path: str, cfg: EngineConfig, backend: str | None = None, 
 
         console.print(f"engine: {chosen} instead of engine.backend={cfg.backend} ({reason})", soft_wrap=True)
     base, rank = adapter_base(cfg.lora_adapter) if cfg.lora_adapter else (model_path, 0)
+    if cfg.data_parallel == "ray":
+        import dataclasses
+        import typing
+
+        from sqlforge.engine.ray_pool import RayEngine
+
+        if chosen == "vllm" and cfg.lora_adapter:
+            check_servable_by_vllm(cfg.lora_adapter)  # before any worker starts
+        # each worker builds the chosen backend itself (load_engine with data_parallel none)
+        pooled = dataclasses.replace(cfg, backend=typing.cast(typing.Literal["transformers", "vllm"], chosen))
+        return RayEngine(model_path, pooled, tokenizer_path=base, build=load_engine)
     if chosen == "vllm":
         from sqlforge.engine.vllm_backend import VLLMEngine
 

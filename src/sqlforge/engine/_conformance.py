@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlforge.engine.base import Engine
 from sqlforge.engine.hf import TransformersEngine
+from sqlforge.engine.ray_pool import RayEngine
 from sqlforge.engine.vllm_backend import VLLMEngine
 
 
@@ -18,4 +19,8 @@ def transformers_engine(engine: TransformersEngine) -> Engine:
 
 
 def vllm_engine(engine: VLLMEngine) -> Engine:
+    return engine
+
+
+def ray_engine(engine: RayEngine) -> Engine:
     return engine
