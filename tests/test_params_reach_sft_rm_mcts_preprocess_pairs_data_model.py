@@ -305,7 +305,7 @@ def run_merge_shards(overrides: dict, inputs, tmp_path, monkeypatch) -> dict:
 PAIRS = {  # pairs key -> new value (the observable: the train and test pairs merge-shards writes)
     "seed": 3,
     "test_fraction": 0.6,
-    "kinds": ["emerge", "baseline", "execution"],
+    "kinds": ["emerge", "baseline"],  # the default adds execution
     "keep_failed_siblings": True,
     "execution_per_question": 1,  # with the execution kind (PAIRS_CONTEXT): 1 pair a question, not all 3
 }

@@ -13,8 +13,8 @@ from conftest import run, stages_run
 # stage scripts in subprocesses, real training or the pipeline: `make test-fast` leaves these out
 pytestmark = pytest.mark.slow
 
-PIPELINE_STAGES = {"fetch", "preprocess", "sft", "merge", "candidates", "tree-build@0", "tree-build@1",
-                   "merge-shards", "train-rm", "evaluate-rm", "mcts-explore", "validate"}
+PIPELINE_STAGES = {"fetch", "preprocess", "sft", "merge", "candidates", "policy-samples", "rl", "tree-build@0",
+                   "tree-build@1", "merge-shards", "train-rm", "evaluate-rm", "mcts-explore", "validate"}
 
 
 def test_full_pipeline_artifacts_and_metrics(smoke_pipeline):

@@ -97,7 +97,7 @@ def test_validate_bird_exports_predictions_in_question_order(tmp_path):
         assert {"f1_by_difficulty", "ves", "ves_by_difficulty", "rves", "rves_by_difficulty", "ves_seconds",
                 "rves_seconds"} <= set(metrics[name])
         assert metrics[name]["ves"] > 0 and 0 < metrics[name]["rves"] <= 100 * 1.25 ** 0.5
-    assert metrics["timed_runs"] == 4 * 10 * (3 + 4)  # predictors x right predictions x runs
+    assert metrics["timed_runs"] == 5 * 10 * (3 + 4)  # predictors x right predictions x runs
     assert "greedy rves seconds (timed metric)" in proc.stdout + proc.stderr
     greedy = [json.loads(line) for line in (out / "greedy.jsonl").read_text().splitlines()]
     assert [v["rves_reward"] > 0 for v in greedy] == [True] * 10 + [False] * 2
@@ -132,7 +132,7 @@ def test_validate_writes_each_questions_verdicts_intervals_and_flips_against_gre
     metrics = json.loads((tmp_path / "validate.json").read_text())
     verdicts = read_verdicts(tmp_path / "verdicts.tsv")
     assert verdicts.ids == [r["id"] for r in records] and verdicts.db_ids == ["railway"] * 5
-    assert verdicts.predictors == ["greedy", "majority_vote", "best_of_n_rm", "mcts_best_reward"]
+    assert verdicts.predictors == ["greedy", "majority_vote", "best_of_n_rm", "best_of_n_rm_logprob", "mcts_best_reward"]
     assert verdicts.columns["greedy"]["ex"] == [1, 1, 0, 1, 0]
     assert verdicts.columns["mcts_best_reward"]["ex"] == [1, 1, 1, 1, 0]
     for name in verdicts.predictors:  # the file and the metrics agree, EM included
