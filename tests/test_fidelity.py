@@ -376,13 +376,19 @@ def test_gpu_profiles_use_the_reference_settings(profile):
 
     p = params_from_dict(apply_profile(profile, REPO / "params.yaml", check_only=True), profile.name)
     psg = p.preprocess.psg  # preprocess_data.py --PSG: hard examples, its rule, a file beside the plain data
+    # the llama-cookbook profile trains on the cookbook's own data: rationales, no PSG (docs/fidelity.md)
+    expected_mode = "none" if p.preprocess.reasoning != "none" else "hard"
     assert (psg.mode, psg.hard_rule, psg.min_tables, psg.hard_mix, psg.clauses) == (
-        "hard", "original", 3, "add", "nested")
+        expected_mode, "original", 3, "add", "nested")
     t = p.tree  # tree/run.sh: Qwen2.5-Coder-3B-Instruct, --max_depth 5 --sample_num 2; run_pipeline.py: 0.7
     assert (t.generator, t.max_depth, t.branching, t.temperature, t.top_p) == (
         "Qwen/Qwen2.5-Coder-3B-Instruct", 5, 2, 0.7, 1.0)
     assert (t.timeout.t_min, t.timeout.k, t.timeout.c) == (10.0, 1.2, 5.0)  # sql_utils.py: max(10, 1.2 t + 5)
     assert p.pairs.keep_failed_siblings is False and p.pairs.kinds == ["emerge", "baseline"]
+    rl = p.rl  # Arctic-Text2SQL-R1: GRPO, 16 rollouts at 0.8, KL 0.001, clip 0.2, reward 1 / 0.1 / 0; vLLM rollouts
+    assert (rl.method, rl.group_size, rl.temperature, rl.beta, rl.epsilon, rl.use_vllm) == (
+        "grpo", 16, 0.8, 0.001, 0.2, True)
+    assert (rl.reward.correct, rl.reward.runs, rl.reward.fails) == (1.0, 0.1, 0.0)
     rm = p.rm  # train.py: a 1.5B instruct backbone, lr 5e-6, 16 x 2 per step, one epoch, wd 0.01, 4096 tokens
     assert (rm.base, rm.learning_rate, rm.batch_size * rm.grad_accum, rm.epochs, rm.max_steps, rm.weight_decay,
             rm.max_length, rm.center_rewards_coefficient, rm.margin_scale) == (

@@ -76,8 +76,9 @@ def fingerprint(repo: Path) -> dict[str, object]:
 
     def untimed(obj):
         if isinstance(obj, dict):
+            # GRPO logs its own wall-clock per step as step_time
             return {k: untimed(v) for k, v in obj.items() if "seconds" not in k and "runtime" not in k
-                    and "per_second" not in k}
+                    and "per_second" not in k and k != "step_time"}
         return obj
 
     for path in sorted((repo / "metrics").rglob("*.json")):
