@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from test_significance import ok, sh
+from test_significance import dvc_repo, ok, sh
 
 pytestmark = pytest.mark.slow  # dvc exp run in subprocesses
 
@@ -44,16 +44,9 @@ def experiments(repo, *args):
 
 
 def test_experiments_table_and_seed_summary_over_a_queued_sweep(tmp_path):
-    repo = tmp_path / "repo"
-    (repo / "metrics").mkdir(parents=True)
-    ok(sh(repo, "git", "init", "-q", "-b", "main"))
-    ok(sh(repo, sys.executable, "-m", "dvc", "init", "-q"))
-    (repo / "run.py").write_text(STAGE)
-    (repo / "dvc.yaml").write_text(DVC_YAML)
-    (repo / "params.yaml").write_text("sft:\n  seed: 0\n  lr: 0.1\nmcts:\n  seed: 0\ndata:\n  demo:\n    seed: 0\n")
-    ok(sh(repo, sys.executable, "-m", "dvc", "repro", "-q"))
-    ok(sh(repo, "git", "add", "-A"))
-    ok(sh(repo, "git", "commit", "-qm", "seed 0"))
+    (tmp_path / "repo" / "metrics").mkdir(parents=True)
+    repo = dvc_repo(tmp_path / "repo", {"run.py": STAGE, "dvc.yaml": DVC_YAML, "params.yaml":
+                                        "sft:\n  seed: 0\n  lr: 0.1\nmcts:\n  seed: 0\ndata:\n  demo:\n    seed: 0\n"})
     # the documented recipe: queue one experiment per seed, every training seed moved together, then run them
     for seed in (1, 2):
         ok(sh(repo, sys.executable, "-m", "dvc", "exp", "run", "--queue", "-n", f"seed-{seed}",

@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from test_significance import ok, sh
+from test_significance import dvc_repo, ok, sh
 
 
 def test_training_logs_rows_at_the_trainers_global_step(tmp_path):
@@ -52,16 +52,8 @@ open("loss.tsv", "w").write("step\\tloss\\n" + "".join(f"{10 * i}\\t{scale / (i 
 
 @pytest.fixture(scope="module")
 def plots_repo(tmp_path_factory):
-    repo = tmp_path_factory.mktemp("plots") / "repo"
-    repo.mkdir()
-    ok(sh(repo, "git", "init", "-q", "-b", "main"))
-    ok(sh(repo, sys.executable, "-m", "dvc", "init", "-q"))
-    (repo / "dvc.yaml").write_text(DVC_YAML)
-    (repo / "train.py").write_text(STAGE)
-    (repo / "params.yaml").write_text("train:\n  scale: 4.0\n")
-    ok(sh(repo, sys.executable, "-m", "dvc", "repro", "-q"))
-    ok(sh(repo, "git", "add", "-A"))
-    ok(sh(repo, "git", "commit", "-qm", "base"))
+    repo = dvc_repo(tmp_path_factory.mktemp("plots") / "repo",
+                    {"dvc.yaml": DVC_YAML, "train.py": STAGE, "params.yaml": "train:\n  scale: 4.0\n"})
     (repo / "params.yaml").write_text("train:\n  scale: 2.0\n")
     ok(sh(repo, sys.executable, "-m", "dvc", "repro", "-q"))
     return repo

@@ -208,22 +208,29 @@ def ok(proc: subprocess.CompletedProcess) -> str:
     return proc.stdout
 
 
+def dvc_repo(repo: Path, files: dict[str, str]) -> Path:
+    """A git + DVC repository holding `files` (a stage script, dvc.yaml, params.yaml), reproduced and committed
+    on main: the base the compare, experiments and plots commands are tried on."""
+    repo.mkdir(parents=True, exist_ok=True)
+    ok(sh(repo, "git", "init", "-q", "-b", "main"))
+    ok(sh(repo, sys.executable, "-m", "dvc", "init", "-q"))
+    for name, text in files.items():
+        (repo / name).write_text(text)
+    ok(sh(repo, sys.executable, "-m", "dvc", "repro", "-q"))
+    ok(sh(repo, "git", "add", "-A"))
+    ok(sh(repo, "git", "commit", "-qm", "base"))
+    return repo
+
+
 def compare(repo: Path, *args: str) -> subprocess.CompletedProcess:
     return sh(repo, sys.executable, "-m", "sqlforge.commands", "compare", *args, "--params", str(REPO / "params.yaml"))
 
 
 @pytest.mark.slow
 def test_compare_two_commits_and_an_experiment_of_a_dvc_repo(tmp_path):
-    repo = tmp_path / "repo"
-    (repo / "metrics").mkdir(parents=True)
-    ok(sh(repo, "git", "init", "-q", "-b", "main"))
-    ok(sh(repo, sys.executable, "-m", "dvc", "init", "-q"))
-    (repo / "validate.py").write_text(STAGE)
-    (repo / "dvc.yaml").write_text(DVC_YAML)
-    (repo / "params.yaml").write_text("validate:\n  first: 0\n  last: 20\n")
-    ok(sh(repo, sys.executable, "-m", "dvc", "repro", "-q"))
-    ok(sh(repo, "git", "add", "-A"))
-    ok(sh(repo, "git", "commit", "-qm", "base"))
+    (tmp_path / "repo" / "metrics").mkdir(parents=True)
+    repo = dvc_repo(tmp_path / "repo", {"validate.py": STAGE, "dvc.yaml": DVC_YAML,
+                                        "params.yaml": "validate:\n  first: 0\n  last: 20\n"})
     (repo / "params.yaml").write_text("validate:\n  first: 0\n  last: 30\n")  # greedy fixes dev-20..29
     ok(sh(repo, sys.executable, "-m", "dvc", "repro", "-q"))
     ok(sh(repo, "git", "add", "-A"))
