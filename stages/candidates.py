@@ -38,9 +38,10 @@ def main() -> None:
     prompts = [example_prompt(engine.tokenizer, rec) for rec in records]
 
     start = time.monotonic()
-    greedy = engine.generate(prompts, n=1, temperature=0.0, max_new_tokens=params.engine.max_new_tokens)
+    budget = params.engine.budget(cfg.max_new_tokens)
+    greedy = engine.generate(prompts, n=1, temperature=0.0, max_new_tokens=budget)
     samples = engine.generate(prompts, n=cfg.n, temperature=cfg.temperature, top_p=cfg.top_p,
-                              max_new_tokens=params.engine.max_new_tokens, seed=cfg.seed) if cfg.n else [[]] * len(prompts)
+                              max_new_tokens=budget, seed=cfg.seed) if cfg.n else [[]] * len(prompts)
     seconds = time.monotonic() - start
 
     out_records = []

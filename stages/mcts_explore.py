@@ -63,7 +63,7 @@ def main() -> None:
                 by_iterations[str(i)] = chosen["sql"] if chosen else ""
 
     start = time.monotonic()
-    search = MCTS(engine, engine.tokenizer, cfg, params.engine.max_new_tokens, reward_model=reward_model,
+    search = MCTS(engine, engine.tokenizer, cfg, params.engine.budget(cfg.max_new_tokens), reward_model=reward_model,
                   executor=executor)
     with progress("mcts iterations", cfg.iterations) as advance:
         search.run(searches, progress=after_iteration)

@@ -49,7 +49,7 @@ def main() -> None:
     start = time.monotonic()
     outputs = engine.generate([example_prompt(engine.tokenizer, r) for r in records], n=cfg.n,
                               temperature=cfg.temperature, top_p=cfg.top_p,
-                              max_new_tokens=params.engine.max_new_tokens, seed=cfg.seed)
+                              max_new_tokens=params.engine.budget(cfg.max_new_tokens), seed=cfg.seed)
     generate_seconds = time.monotonic() - start
 
     # judge against the gold, with the validate rules of the dataset

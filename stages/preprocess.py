@@ -60,7 +60,7 @@ def unsampled_counts(reader: SchemaReader) -> dict:
     return {"unsampled_tables": len(names), "unsampled_table_names": names[:50]}
 
 
-def base_model_predictions(model_dir: str, records: list[dict], engine_cfg) -> list[str]:
+def base_model_predictions(model_dir: str, records: list[dict], engine_cfg, max_new_tokens: int) -> list[str]:
     """Greedy SQL of the base model for each record: PSG's hard-example pass."""
     from sqlforge.engine import load_engine  # only the hard mode needs a model in memory
 
@@ -68,7 +68,7 @@ def base_model_predictions(model_dir: str, records: list[dict], engine_cfg) -> l
     engine = load_engine(model_dir, dataclasses.replace(engine_cfg, lora_adapter=""))
     engine.show_progress = True
     prompts = [example_prompt(engine.tokenizer, rec) for rec in records]
-    outputs = engine.generate(prompts, n=1, temperature=0.0, max_new_tokens=engine_cfg.max_new_tokens)
+    outputs = engine.generate(prompts, n=1, temperature=0.0, max_new_tokens=max_new_tokens)
     return [extract_sql(out[0].text) for out in outputs]
 
 
@@ -144,7 +144,8 @@ def main() -> None:
 
         hard = [False] * len(records["train"])
         if cfg.psg.mode == "hard":
-            predictions = base_model_predictions(args.base_model, records["train"], params.engine)
+            predictions = base_model_predictions(args.base_model, records["train"], params.engine,
+                                                 params.engine.budget(cfg.psg.max_new_tokens))
             reasons = hard_reasons(records["train"], predictions, executor, rules_for(params.data.dataset),
                                    cfg.psg.min_tables, cfg.psg.hard_rule)
             hard = [bool(r) for r in reasons]

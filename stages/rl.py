@@ -11,7 +11,11 @@
 - none: no training; the outputs say so and validate has no greedy_rl.
 The LoRA adapter is merged into a plain model folder (like models/merged), whose
 greedy SQL on the dev questions (inference prompts, no gold) validate scores as
-`greedy_rl` beside the SFT policy's `greedy`.
+`greedy_rl` beside the SFT policy's `greedy`. With `rl.launcher` set, the stage
+re-runs itself under `accelerate launch` (as sft does) with `rl.num_processes`
+processes on each of the `cluster` section's machines: each process takes its
+own `prompts_per_step` questions (or pairs) a step and judges its own rollouts;
+rank 0 alone writes.
 """
 
 from __future__ import annotations
@@ -21,10 +25,12 @@ import hashlib
 import json
 import random
 import shutil
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 
+import torch
 from datasets import Dataset
 
 from sqlforge import prompt_settings
@@ -40,6 +46,7 @@ from sqlforge.records import Example, PolicySamples, inference_messages, read_re
 from sqlforge.sandbox.executor import sandbox_executor
 from sqlforge.stage_runner import console, run_stage, summary
 from sqlforge.train.common import canonical_adapter_config, last_logged, resumable_work_dir
+from sqlforge.train.launch import is_launched, is_main_process, relaunch, resume_point
 from sqlforge.train.rl import build_dpo_trainer, build_grpo_trainer
 
 SAVE_STEPS = 25  # checkpoint interval: a killed run resumes from its last checkpoint (<out>-work)
@@ -112,6 +119,10 @@ def main() -> None:
         summary("rl", {"method": "none"})
         return
 
+    if cfg.launcher != "none" and not is_launched():
+        sys.exit(relaunch(cfg.launcher, cfg.num_processes, __file__, sys.argv[1:], params.cluster, "rl"))
+    main_process = is_main_process()
+
     # data: train questions and the policy's own labelled samples of them
     records = {r["id"]: r for r in read_records(args.train, Example)}
     samples = read_records(args.samples, PolicySamples)
@@ -130,18 +141,26 @@ def main() -> None:
     work = Path(args.out).with_name(Path(args.out).name + "-work")
     inputs = [asdict(cfg), asdict(params.engine), hashlib.sha256(Path(args.samples).read_bytes()).hexdigest(),
               hashlib.sha256(Path(args.train).read_bytes()).hexdigest(), model_fingerprint(args.policy)]
-    checkpoint = resumable_work_dir(work, hashlib.sha256(json.dumps(inputs).encode()).hexdigest())
+    # (rank 0 prepares the folder; under a launcher the other ranks find its checkpoint after a barrier)
+    checkpoint = resumable_work_dir(work, hashlib.sha256(json.dumps(inputs).encode()).hexdigest()) \
+        if main_process else None
     if checkpoint:
         console.print(f"rl: resuming from {checkpoint}", soft_wrap=True)
-    with reward_executor(params) as executor:
+    live = work / "live" if main_process else None
+    with reward_executor(params) as executor:  # one sandbox per process, judging that process's rollouts
         reward = execution_reward(params, records, executor)
         if cfg.method == "grpo":
-            trainer = build_grpo_trainer(cfg, dataset, args.policy, reward, params.engine.max_new_tokens, work,
-                                         work / "live", resume=checkpoint is not None, save_steps=SAVE_STEPS)
+            trainer = build_grpo_trainer(cfg, dataset, args.policy, reward, params.engine, work, live,
+                                         resume=checkpoint is not None, save_steps=SAVE_STEPS)
         else:
-            trainer = build_dpo_trainer(cfg, dataset, args.policy, work, work / "live",
-                                        resume=checkpoint is not None, save_steps=SAVE_STEPS)
-        result = trainer.train(resume_from_checkpoint=checkpoint)
+            trainer = build_dpo_trainer(cfg, dataset, args.policy, work, live, resume=checkpoint is not None,
+                                        save_steps=SAVE_STEPS)
+        result = trainer.train(resume_from_checkpoint=resume_point(trainer, work, checkpoint))
+    # every process judged its own rollouts: their sum is the run's
+    judged = int(trainer.accelerator.reduce(torch.tensor(reward.calls, device=trainer.accelerator.device),
+                                            reduction="sum").item())
+    if not main_process:
+        return
 
     # save: the adapter folded into a plain model folder, asked with the policy's prompt settings
     with atomic_path(args.out, is_dir=True) as out:
@@ -159,7 +178,7 @@ def main() -> None:
     engine = load_engine(args.out, params.engine)
     start = time.monotonic()
     greedy = engine.generate([example_prompt(engine.tokenizer, r) for r in dev], n=1, temperature=0.0,
-                             max_new_tokens=params.engine.max_new_tokens)
+                             max_new_tokens=params.engine.budget(cfg.max_new_tokens))
     with atomic_path(args.predictions, is_dir=True) as preds:
         dump_jsonl(preds / "dev.jsonl", [
             {"id": r["id"], "db_id": r["db_id"],
@@ -167,8 +186,9 @@ def main() -> None:
             for r, g in zip(dev, greedy)])
 
     metrics = {"method": cfg.method, "train_examples": len(dataset), "steps": result.global_step,
+               "processes": trainer.args.world_size, "launcher": cfg.launcher,
                "train_loss": last_logged(trainer.state.log_history, "loss", result.training_loss),
-               "rollouts_judged": reward.calls, **curves(trainer.state.log_history),
+               "rollouts_judged": judged, **curves(trainer.state.log_history),
                "train_seconds": result.metrics.get("train_runtime"),
                "dev_greedy_seconds": time.monotonic() - start}
     write_json(args.metrics, metrics)

@@ -24,7 +24,7 @@ from sqlforge import prompt_settings
 from sqlforge.stage_runner import console, run_stage, summary
 from sqlforge.config import load_params
 from sqlforge.io import atomic_path, write_json
-from sqlforge.train.launch import is_launched, is_main_process, relaunch
+from sqlforge.train.launch import is_launched, is_main_process, relaunch, resume_point
 from sqlforge.base_model import model_fingerprint, resolve_model
 from sqlforge.records import SFTExample, read_records
 from sqlforge.train.sft import build_trainer, sft_dataset
@@ -68,13 +68,7 @@ def main() -> None:
         console.print(f"sft: resuming from {checkpoint}", soft_wrap=True)
     trainer = build_trainer(cfg, dataset, base, work, live_dir=work / "live" if main_process else None,
                             resume=checkpoint is not None)
-    if trainer.args.world_size > 1:
-        from transformers.trainer_utils import get_last_checkpoint
-
-        trainer.accelerator.wait_for_everyone()
-        # another machine's ranks see rank 0's work folder only on a shared filesystem (resuming needs one)
-        checkpoint = checkpoint if main_process else get_last_checkpoint(str(work)) if work.is_dir() else None
-    result = trainer.train(resume_from_checkpoint=checkpoint)
+    result = trainer.train(resume_from_checkpoint=resume_point(trainer, work, checkpoint))
     # every rank takes part in saving (DeepSpeed ZeRO-3 gathers sharded weights); rank 0 publishes
     final = work / "final"
     trainer.save_model(str(final))  # adapter (lora/qlora) or full model, with the tokenizer and chat template

@@ -53,7 +53,7 @@ def main() -> None:
     engine = load_engine(model, engine_cfg)
     engine.show_progress = True
     settings = TreeSettings(branching=cfg.branching, max_depth=cfg.max_depth, temperature=cfg.temperature,
-                            top_p=cfg.top_p, max_new_tokens=params.engine.max_new_tokens,
+                            top_p=cfg.top_p, max_new_tokens=params.engine.budget(cfg.max_new_tokens),
                             seed=cfg.seed * 1000 + args.shard, gold_timeout_s=cfg.timeout.gold,
                             t_min=cfg.timeout.t_min, k=cfg.timeout.k, c=cfg.timeout.c)
     # resume state lives outside the DVC output (DVC deletes outputs before a stage runs); it is

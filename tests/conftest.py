@@ -118,6 +118,27 @@ def run(cmd, cwd, check=True) -> subprocess.CompletedProcess:
     return proc
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def two_machines(params_for_rank, command_for_rank) -> None:
+    """Run a training stage as two "machines" on localhost: two launches with cluster.machine_rank 0 and 1 and
+    one rendezvous port, one process each (gloo). `params_for_rank(rank, cluster)` writes that machine's params
+    file and returns it; `command_for_rank(rank, params)` is its stage command. Both must succeed."""
+    cluster = {"num_machines": 2, "main_process_ip": "127.0.0.1", "main_process_port": free_port()}
+    procs = [subprocess.Popen(command_for_rank(rank, params_for_rank(rank, {**cluster, "machine_rank": rank})),
+                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for rank in (0, 1)]
+    outs = [proc.communicate(timeout=900)[0] for proc in procs]
+    for rank, (proc, out) in enumerate(zip(procs, outs)):
+        assert proc.returncode == 0, f"machine {rank}: {out[-3000:]}"
+
+
 def commit_all(repo: Path, message: str) -> None:
     run(["git", "add", "-A"], repo)
     run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", message, "--allow-empty"], repo)

@@ -161,7 +161,9 @@ ONE_OFF = {  # keys shown by a test of their own, not by a table row: key -> "mo
     # GPU-only: the value reaches vllm.LLM(...) (runs in the GPU lock's environment, make test-gpu-env)
     "engine.tensor_parallel_size": "test_vllm_contract::test_each_vllm_engine_key_reaches_the_llm_constructor",
     "engine.gpu_memory_utilization": "test_vllm_contract::test_each_vllm_engine_key_reaches_the_llm_constructor",
-    "rl.method": "test_rl::test_rl_none_writes_no_model_and_no_predictions",  # and the grpo/dpo runs beside it
+    "rl.method": "test_rl::test_rl_none_writes_no_model_and_no_predictions",
+    "rl.launcher": "test_params_reach_rl_samples::test_rl_launcher_keys_make_rl_relaunch_itself",
+    "rl.num_processes": "test_params_reach_rl_samples::test_rl_launcher_keys_make_rl_relaunch_itself",  # and the grpo/dpo runs beside it
     "rl.dpo_beta": "test_params_reach_rl_samples::test_rl_dpo_beta_and_sft_weight_reach_dpos_config",
     "rl.dpo_sft_weight": "test_params_reach_rl_samples::test_rl_dpo_beta_and_sft_weight_reach_dpos_config",
     "rl.pairs_per_question": "test_params_reach_rl_samples::test_rl_pairs_per_question_sets_how_many_dpo_pairs_a_question_gives",

@@ -132,6 +132,8 @@ CANDIDATES = {  # candidates key -> new value, what the stage's output shows, co
     "temperature": (0.1, sampled, {}),
     "top_p": (0.1, sampled, {}),
     "max_questions": (1, lambda r: [rec["id"] for rec in r.out], {}),
+    # the budget of the greedy and sampled SQL (0, the default, is engine.max_new_tokens: 6 here)
+    "max_new_tokens": (2, lambda r: [c["sql"] for rec in r.out for c in rec["candidates"]], {}),
 }
 
 
@@ -202,6 +204,7 @@ TREE = {  # tree key -> new value, what the stage's trees or executor calls show
     "temperature": (0.1, node_sqls, {}),
     "top_p": (0.1, node_sqls, {}),
     "max_questions": (2, lambda r: [t["question_id"] for t in r.trees], {}),
+    "max_new_tokens": (2, node_sqls, {}),  # 0, the default, is engine.max_new_tokens: 6 here
     "timeout.gold": (90.0, lambda r: sorted(set(r.gold_timeouts)), {}),
     "timeout.t_min": (50.0, lambda r: sorted(set(r.timeouts)), {}),
     "timeout.k": (1e7, lambda r: max(r.timeouts) > 1.0, {"tree": {"timeout": {"t_min": 1e-6, "c": 0.0}}}),

@@ -23,12 +23,13 @@ def grpo_settings(overrides: dict, tmp_path: Path) -> dict:
     from sqlforge.train.rl import grpo_args, rl_lora
 
     params = repo_params({"rl": overrides})
-    args = grpo_args(params.rl, params.engine.max_new_tokens, tmp_path)
+    args = grpo_args(params.rl, params.engine, tmp_path)
     lora = rl_lora(params.rl)
     return {"seed": args.seed, "max_steps": args.max_steps, "learning_rate": args.learning_rate,
             "batch": args.per_device_train_batch_size, "num_generations": args.num_generations,
             "temperature": args.temperature, "top_p": args.top_p, "beta": args.beta, "epsilon": args.epsilon,
-            "use_vllm": args.use_vllm, "lora": (lora.r, lora.lora_alpha, lora.lora_dropout)}
+            "use_vllm": args.use_vllm, "max_completion_length": args.max_completion_length,
+            "lora": (lora.r, lora.lora_alpha, lora.lora_dropout)}
 
 
 RL_TRAINER = {  # rl key -> new value (the observable: the GRPOConfig and LoRA config the stage trains with)
@@ -46,6 +47,7 @@ RL_TRAINER = {  # rl key -> new value (the observable: the GRPOConfig and LoRA c
     "lora_dropout": 0.1,
     # GPU profiles: trl generates the rollouts through vLLM (the GRPOConfig is built here; training needs a GPU)
     "use_vllm": True,
+    "max_new_tokens": 5,     # a rollout's budget (0, the default, is engine.max_new_tokens)
 }
 
 
@@ -117,6 +119,33 @@ def test_each_rl_reward_key_reaches_the_reward_and_its_sandbox(key, shop):
     assert before != after, f"rl.{key}={RL_REWARD[key]!r} did not reach the reward"
 
 
+class ReadData(Exception):
+    """The stage went on to read its data in this process (no relaunch)."""
+
+
+@pytest.mark.parametrize("key,value", [("launcher", "ddp"), ("num_processes", 3)])
+def test_rl_launcher_keys_make_rl_relaunch_itself(key, value, tmp_path, monkeypatch):
+    """rl.launcher re-runs the rl stage under accelerate (as sft.launcher does sft) before it reads anything;
+    rl.num_processes sets how many processes; with the default (none) it trains in this process."""
+    from test_params_reach_sft_rm_mcts_preprocess_pairs_data_model import launched_command, load_stage
+
+    argv = [f"--{name}={tmp_path / name}" for name in
+            ("train", "samples", "policy", "dev", "out", "predictions", "live", "metrics")]
+    both = {"launcher": "ddp"} if key == "num_processes" else {}
+    changed = launched_command("rl", "rl", {"rl": {**both, key: value}}, argv, tmp_path, monkeypatch)
+    assert changed[changed.index("--num_processes") + 1] == str(value if key == "num_processes" else 1)
+    assert changed[changed.index("--config_file") + 1].endswith("ddp.yaml")
+    assert changed[-len(argv):] == argv and changed[-len(argv) - 3].endswith("rl.py")
+    if key == "launcher":
+        stage = load_stage("rl")
+        monkeypatch.setattr(stage, "relaunch", lambda *a: pytest.fail("launcher none relaunched"))
+        monkeypatch.setattr(stage, "read_records", lambda *a: (_ for _ in ()).throw(ReadData()))
+        params = write_params(tmp_path / "none.yaml", {})
+        monkeypatch.setattr(sys, "argv", ["rl", "--params", str(params), *argv])
+        with pytest.raises(ReadData):
+            stage.main()
+
+
 def test_rl_pairs_per_question_sets_how_many_dpo_pairs_a_question_gives(shop):
     import rl
 
@@ -164,6 +193,7 @@ SAMPLES = {  # samples key -> new value (the observable: the questions, samples 
     "top_p": 0.1,
     "max_questions": 2,
     "timeout_s": 7.0,
+    "max_new_tokens": 2,     # the samples' budget (0, the default, is engine.max_new_tokens: 6 here)
 }
 
 

@@ -237,7 +237,7 @@ def run_mcts_stage(overrides: dict, inputs, tiny_model, tmp_path, monkeypatch) -
                                       "--out", str(out), "--metrics", str(tmp_path / "mcts.json")])
     stage.main()
     results = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
-    return {"questions": len(results), "timeout": [e.timeout_s for e in built["executors"]],
+    return {"questions": len(results), "results": results, "timeout": [e.timeout_s for e in built["executors"]],
             "prompt": built["searches"][0].prompt("SELECT name FROM")}
 
 
@@ -245,6 +245,7 @@ MCTS_STAGE = {  # mcts key -> (new value, what the stage built)
     "max_questions": (1, "questions"),
     "timeout_s": (3.5, "timeout"),
     "prompt": ("continuation", "prompt"),
+    "max_new_tokens": (2, "results"),  # an expansion's budget (0, the default, is engine.max_new_tokens: 4 here)
 }
 
 
@@ -362,6 +363,9 @@ def run_preprocess(overrides: dict, raw, tiny_model, tmp_path, monkeypatch) -> d
         return executor
 
     monkeypatch.setattr(stage, "sandbox_executor", recorded_executor)
+    real_predictions = stage.base_model_predictions  # a spy: the real base-model pass of psg.mode hard
+    monkeypatch.setattr(stage, "base_model_predictions",
+                        lambda *a: built.setdefault("psg_predictions", real_predictions(*a)))
     params = write_params(tmp_path / "params.yaml", {"preprocess": overrides, "engine": {"max_new_tokens": 4}})
     out = tmp_path / "prepared"
     monkeypatch.setattr(sys, "argv", ["preprocess", "--params", str(params), "--raw", str(raw),
@@ -376,7 +380,8 @@ def run_preprocess(overrides: dict, raw, tiny_model, tmp_path, monkeypatch) -> d
             "rationales": rationales.read_text() if rationales.is_file() else "",
             "schemas": sorted({r["schema"] for r in read("train.jsonl") + read("dev.jsonl")}),
             "metrics": json.loads((tmp_path / "preprocess.json").read_text()),
-            "executors": [(e.timeout_s, len(e._workers)) for e in built["executors"]]}
+            "executors": [(e.timeout_s, len(e._workers)) for e in built["executors"]],
+            "psg_predictions": built.get("psg_predictions")}
 
 
 def nest(key: str, value) -> dict:
@@ -413,6 +418,8 @@ PREPROCESS = {  # preprocess key -> (new value, settings in both runs, raw folde
     # the tiny model's predictions never run, so every question with a cut point is hard
     "psg.hard_mix": ("replace", {"psg": {"mode": "hard"}}, "small_raw", "sft"),
     "reasoning": ("templated", {}, "small_raw", "completions"),
+    # psg.mode hard: the base model's predictions (0, the default, is engine.max_new_tokens: 4 here)
+    "psg.max_new_tokens": (2, {"psg": {"mode": "hard"}}, "small_raw", "psg_predictions"),
     # the teacher (the tiny model here) writes rationales.jsonl: every reply, its SQL and verdict
     "rationale.samples": (3, TEACHER, "small_raw", "rationales"),
     "rationale.temperature": (3.0, TEACHER, "small_raw", "rationales"),

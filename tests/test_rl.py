@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import REPO, make_executor, repo_params, write_params
+from conftest import REPO, make_executor, repo_params, two_machines, write_params
 from sqlforge.data.execution import ExecutionReward, execution_pairs, label_samples, reward_of
 from sqlforge.official.judge import Judge
 
@@ -239,3 +239,55 @@ def test_a_killed_rl_run_resumes_from_its_checkpoint(rl_inputs, tiny_model, tmp_
     assert "rl: resuming from" in rerun.stderr and "checkpoint-25" in rerun.stderr
     assert json.loads((tmp_path / "rl.json").read_text())["steps"] == 30
     assert not (tmp_path / "rl-work").exists()
+
+
+# --- under a launcher: several processes, rank 0 writes ---
+
+@pytest.mark.slow
+def test_dpo_on_two_machines_equals_one_process(rl_inputs, tiny_model, tmp_path):
+    """rl.launcher + cluster.*: two "machines" (two accelerate launches, machine_rank 0 and 1, rendezvous at
+    127.0.0.1, gloo, one process each) taking one pair a step each end with the adapter one process taking two
+    pairs a step trains (within float tolerance); machine 0 alone writes the model, predictions and metrics.
+    The loss is DPO's alone (dpo_sft_weight 0): trl's added NLL term is a token mean within each process's batch,
+    so with it two processes weight the pairs' tokens differently from one (docs/architecture.md: Scale)."""
+    from safetensors.torch import load_file
+
+    tmp, train, dev, _ = rl_inputs
+    common = {**RL_SMALL, "method": "dpo", "learning_rate": 0.001, "dpo_sft_weight": 0.0}
+    write_params(tmp_path / "single.yaml", {"rl": {**common, "prompts_per_step": 2}, "engine": {"max_new_tokens": 8}})
+    single = subprocess.run(rl_command(tmp, train, dev, tiny_model, tmp_path / "single.yaml", tmp_path / "single"),
+                            cwd=REPO, capture_output=True, text=True)
+    assert single.returncode == 0, single.stderr[-3000:]
+    two_machines(lambda rank, cluster: write_params(tmp_path / f"machine{rank}.yaml", {
+                     "rl": {**common, "prompts_per_step": 1, "launcher": "ddp", "num_processes": 1},
+                     "engine": {"max_new_tokens": 8}, "cluster": cluster}),
+                 lambda rank, params: rl_command(tmp, train, dev, tiny_model, params, tmp_path / f"machine{rank}"))
+    ours = json.loads((tmp_path / "machine0" / "rl.json").read_text())
+    theirs = json.loads((tmp_path / "single" / "rl.json").read_text())
+    assert ours["processes"] == 2 and theirs["processes"] == 1 and ours["steps"] == theirs["steps"] == 2
+    assert not any((tmp_path / "machine1" / name).exists() for name in ("rl", "preds", "live", "rl.json"))
+    adapter, reference = (load_file(tmp_path / name / "rl" / "adapter" / "adapter_model.safetensors")
+                          for name in ("machine0", "single"))
+    assert adapter.keys() == reference.keys()
+    for name in adapter:
+        torch.testing.assert_close(adapter[name], reference[name], rtol=1e-3, atol=1e-4, msg=name)
+    assert all(adapter[n].abs().sum() > 0 for n in adapter if "lora_B" in n)  # both runs really trained
+    preds = [json.loads(line) for line in (tmp_path / "machine0" / "preds" / "dev.jsonl").read_text().splitlines()]
+    assert len(preds) == 6
+
+
+@pytest.mark.slow
+def test_grpo_under_ddp_judges_every_processs_rollouts(rl_inputs, tiny_model, tmp_path):
+    """rl.launcher: ddp with 2 processes: each generates and judges its own groups in its own sandbox; the
+    metrics count both processes' rollouts, and rank 0 alone writes."""
+    tmp, train, dev, _ = rl_inputs
+    params = write_params(tmp_path / "params.yaml", {"rl": {**RL_SMALL, "method": "grpo", "launcher": "ddp",
+                                                            "num_processes": 2},
+                                                     "engine": {"max_new_tokens": 8}})
+    proc = subprocess.run(rl_command(tmp, train, dev, tiny_model, params, tmp_path), cwd=REPO, capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    metrics = json.loads((tmp_path / "rl.json").read_text())
+    # 2 steps x 2 processes x 2 questions x 2 rollouts
+    assert metrics["processes"] == 2 and metrics["steps"] == 2 and metrics["rollouts_judged"] == 16
+    assert (tmp_path / "rl" / "config.json").is_file() and not (tmp_path / "rl-work").exists()

@@ -15,7 +15,7 @@ from transformers import AutoModelForCausalLM
 from sqlforge.prompts import example_prompt, sql_messages
 from sqlforge.train.sft import build_trainer, sft_dataset
 
-from conftest import REPO, repo_params, write_params
+from conftest import REPO, repo_params, two_machines, write_params
 
 # stage scripts in subprocesses, real training or the pipeline: `make test-fast` leaves these out
 pytestmark = pytest.mark.slow
@@ -205,8 +205,6 @@ def test_two_machines_on_localhost_train_as_one_process_does(tiny_model, demo_re
     gloo process group of 2; with half the per-process batch each, they take the single process's steps and end
     with its adapter (within float tolerance). Each machine gets its own output paths, as on separate hosts;
     machine 0 (rank 0) alone writes."""
-    import socket
-
     from safetensors.torch import load_file
 
     data = tmp_path / "sft.jsonl"
@@ -219,20 +217,10 @@ def test_two_machines_on_localhost_train_as_one_process_does(tiny_model, demo_re
 
     write_params(tmp_path / "single.yaml", {"sft": {**common, "batch_size": 8}})
     run_stage("sft.py", *argv("single"))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    procs = []
-    for rank in (0, 1):
-        write_params(tmp_path / f"machine{rank}.yaml",
-                     {"sft": {**common, "batch_size": 4, "launcher": "ddp", "num_processes": 1},
-                      "cluster": {"num_machines": 2, "machine_rank": rank, "main_process_ip": "127.0.0.1",
-                                  "main_process_port": port}})
-        procs.append(subprocess.Popen([sys.executable, str(REPO / "stages" / "sft.py"), *map(str, argv(f"machine{rank}"))],
-                                      cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-    outs = [proc.communicate(timeout=900)[0] for proc in procs]
-    for rank, (proc, out) in enumerate(zip(procs, outs)):
-        assert proc.returncode == 0, f"machine {rank}: {out[-3000:]}"
+    two_machines(lambda rank, cluster: write_params(tmp_path / f"machine{rank}.yaml", {
+                     "sft": {**common, "batch_size": 4, "launcher": "ddp", "num_processes": 1}, "cluster": cluster}),
+                 lambda rank, params: [sys.executable, str(REPO / "stages" / "sft.py"),
+                                       *map(str, argv(f"machine{rank}"))])
     single = json.loads((tmp_path / "single" / "sft.json").read_text())
     multi = json.loads((tmp_path / "machine0" / "sft.json").read_text())
     assert multi["processes"] == 2 and multi["steps"] == single["steps"] == 2

@@ -102,7 +102,7 @@ class EngineConfig:
     backend: Literal["transformers", "vllm"]
     batch_size: Positive
     dtype: Literal["auto", "float32", "bfloat16", "float16"]
-    max_new_tokens: Positive
+    max_new_tokens: Positive  # the generation budget of every stage whose own max_new_tokens is 0, and of ask
     tensor_parallel_size: Positive
     gpu_memory_utilization: Annotated[Float, Field(gt=0, le=1)]
     prefix_cache_tokens: NonNegative  # transformers backend: prompt-prefix KV kept across calls; 0 = off
@@ -110,6 +110,11 @@ class EngineConfig:
     data_parallel: Literal["none", "ray"]  # ray: the backend in ray_workers Ray actors, prompts split (ray_pool)
     ray_workers: NonNegative  # 0 = one per GPU of the Ray cluster (tensor_parallel_size GPUs each)
     ray_address: Str  # "" = RAY_ADDRESS or a new local cluster; else a cluster address ("auto", "host:6379")
+
+    def budget(self, stage_max_new_tokens: int) -> int:
+        """A stage's generation budget: its own max_new_tokens, or this section's when that is 0 (a reasoning
+        model needs room for a rationale in candidates and rl, a clause search or a separate tree writer less)."""
+        return stage_max_new_tokens or self.max_new_tokens
 
 
 @dataclass(config=_STRICT)
@@ -121,6 +126,7 @@ class PSGConfig:
     clauses: Literal["nested", "top_level"]  # nested (SQL-o1): subquery keywords are cut points too
     keep_plain: Bool  # random, all_prefixes: false: a cut example replaces the plain one (SQL-o1); true: beside it
     hard_mix: Literal["add", "replace"]  # hard: add (SQL-o1's psg file beside the plain data) | replace
+    max_new_tokens: NonNegative  # hard: the base model's budget for its predictions; 0 = engine.max_new_tokens
 
 
 @dataclass(config=_STRICT)
@@ -213,6 +219,7 @@ class TreeConfig:
     # "policy" = the merged SFT policy (tree-build's --model); else a model folder or hub id (ReSQLver: a separate
     # instruct model, Qwen/Qwen2.5-Coder-3B-Instruct in its tree/run.sh)
     generator: Annotated[Str, Field(min_length=1)]
+    max_new_tokens: NonNegative  # this stage's generation budget; 0 = engine.max_new_tokens
 
 
 @dataclass(config=_STRICT)
@@ -265,6 +272,7 @@ class MCTSConfig:
     timeout_s: Seconds
     rm_weight: Annotated[Float, Field(ge=0)]  # terminal reward += rm_weight * reward-model score
     exec_weight: Annotated[Float, Field(ge=0)]  # terminal reward += exec_weight if the SQL returns rows
+    max_new_tokens: NonNegative  # an expansion's budget (and a reasoning model's rationale's); 0 = engine.max_new_tokens
 
 
 @dataclass(config=_STRICT)
@@ -274,6 +282,7 @@ class CandidatesConfig:
     temperature: Temperature
     top_p: TopP
     max_questions: Limit
+    max_new_tokens: NonNegative  # this stage's generation budget; 0 = engine.max_new_tokens
 
 
 @dataclass(config=_STRICT)
@@ -284,6 +293,7 @@ class SamplesConfig:
     top_p: TopP
     max_questions: Limit  # the first train questions in a seeded shuffle
     timeout_s: Seconds
+    max_new_tokens: NonNegative  # this stage's generation budget; 0 = engine.max_new_tokens
 
 
 @dataclass(config=_STRICT)
@@ -316,6 +326,10 @@ class RLConfig:
     lora_alpha: Positive
     lora_dropout: Dropout
     use_vllm: Bool  # grpo rollouts through trl's vLLM integration (GPU profiles); false: trl's own generation
+    max_new_tokens: NonNegative  # a rollout's budget and the dev greedy's; 0 = engine.max_new_tokens
+    # accelerate launch as sft's; no ZeRO-3: rank 0 merges the adapter into its own full copy of the weights
+    launcher: Literal["none", "ddp", "deepspeed_zero2"]
+    num_processes: Positive  # processes (GPUs) per machine under the launcher; prompts_per_step is per process
 
 
 @dataclass(config=_STRICT)

@@ -91,6 +91,20 @@ def launch_command(launcher: str, num_processes: int, script: str, argv: list[st
             "--num_processes", str(num_processes * machines), *_machines(cluster), script, *argv]
 
 
+def resume_point(trainer, work: Path, checkpoint: str | None) -> str | None:
+    """The checkpoint every rank resumes from: rank 0 prepared the work folder (resumable_work_dir) before the
+    trainer was built; the other ranks look for its checkpoint after a barrier. Another machine's ranks see
+    rank 0's folder only on a shared filesystem: without one they start from step 0."""
+    if trainer.args.world_size == 1:
+        return checkpoint
+    from transformers.trainer_utils import get_last_checkpoint
+
+    trainer.accelerator.wait_for_everyone()
+    if is_main_process():
+        return checkpoint
+    return get_last_checkpoint(str(work)) if work.is_dir() else None
+
+
 def relaunch(launcher: str, num_processes: int, script: str, argv: list[str], cluster: ClusterConfig | None = None,
              section: str = "sft") -> int:
     """Run `script` under accelerate with `num_processes` processes (on each machine); return its exit code."""

@@ -9,7 +9,7 @@ import torch
 from datasets import Dataset
 from peft import LoraConfig
 
-from sqlforge.config import RLConfig
+from sqlforge.config import EngineConfig, RLConfig
 from sqlforge.train.common import device_kwargs, live_callback
 
 
@@ -25,25 +25,26 @@ def _common_args(cfg: RLConfig, work_dir: str | Path, save_steps: int) -> dict:
                 report_to="none", dataloader_num_workers=0, **device_kwargs())
 
 
-def grpo_args(cfg: RLConfig, max_new_tokens: int, work_dir: str | Path, save_steps: int = 0):
+def grpo_args(cfg: RLConfig, engine: EngineConfig, work_dir: str | Path, save_steps: int = 0):
     """GRPOConfig of the rl params: each step takes `prompts_per_step` questions with `group_size` rollouts
-    each; with use_vllm, trl generates them through vLLM in this process (colocate, no server to start)."""
+    each (in each process under a launcher); with use_vllm, trl generates them through vLLM in each training
+    process (colocate, no server to start). A rollout's budget is rl.max_new_tokens (0: the engine's)."""
     from trl import GRPOConfig
 
     return GRPOConfig(**_common_args(cfg, work_dir, save_steps),
                       per_device_train_batch_size=cfg.prompts_per_step * cfg.group_size,
-                      num_generations=cfg.group_size, max_completion_length=max_new_tokens,
+                      num_generations=cfg.group_size, max_completion_length=engine.budget(cfg.max_new_tokens),
                       temperature=cfg.temperature, top_p=cfg.top_p, beta=cfg.beta, epsilon=cfg.epsilon,
                       use_vllm=cfg.use_vllm, vllm_mode="colocate", shuffle_dataset=True)
 
 
-def build_grpo_trainer(cfg: RLConfig, dataset: Dataset, policy: str, reward_fn, max_new_tokens: int,
+def build_grpo_trainer(cfg: RLConfig, dataset: Dataset, policy: str, reward_fn, engine: EngineConfig,
                        work_dir: str | Path, live_dir: str | Path | None = None, resume: bool = False,
                        save_steps: int = 0):
     """GRPO on conversational prompts (`prompt`, plus the `question_id` column the reward reads)."""
     from trl import GRPOTrainer
 
-    args = grpo_args(cfg, max_new_tokens, work_dir, save_steps)
+    args = grpo_args(cfg, engine, work_dir, save_steps)
     torch.manual_seed(cfg.seed)
     callbacks = [live_callback(live_dir, resume=resume)] if live_dir else []
     return GRPOTrainer(model=policy, reward_funcs=reward_fn, args=args, train_dataset=dataset,
