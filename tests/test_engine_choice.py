@@ -95,5 +95,5 @@ def test_psg_hard_mode_asks_the_base_model_even_when_an_adapter_is_served(tiny_m
     records = demo_records["train"][:3]
     not_yet_trained = tmp_path / "models" / "sft"
     with_adapter_set = base_model_predictions(str(tiny_model), records,
-                                              engine_cfg(lora_adapter=str(not_yet_trained), max_new_tokens=12))
-    assert with_adapter_set == base_model_predictions(str(tiny_model), records, engine_cfg(max_new_tokens=12))
+                                              engine_cfg(lora_adapter=str(not_yet_trained)), 12)
+    assert with_adapter_set == base_model_predictions(str(tiny_model), records, engine_cfg(), 12)

@@ -455,8 +455,9 @@ def test_psg_hard_mode_predictions_equal_transformers(stand_in_flat, tiny_model,
 
     records = demo_records["train"][:6]
     smoke = yaml.safe_load((REPO / "profiles" / "smoke.yaml").read_text())["engine"]
-    via_vllm = base_model_predictions(str(tiny_model), records, engine_cfg(**{**smoke, "backend": "vllm"}))
-    via_hf = base_model_predictions(str(tiny_model), records, engine_cfg(**smoke))
+    budget = smoke["max_new_tokens"]
+    via_vllm = base_model_predictions(str(tiny_model), records, engine_cfg(**{**smoke, "backend": "vllm"}), budget)
+    via_hf = base_model_predictions(str(tiny_model), records, engine_cfg(**smoke), budget)
     assert via_vllm == via_hf and len(via_vllm) == len(records)
     assert isinstance(stand_in_flat.instances[-1], StandInLLM)
 
