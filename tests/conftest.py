@@ -118,19 +118,13 @@ def run(cmd, cwd, check=True) -> subprocess.CompletedProcess:
     return proc
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def two_machines(params_for_rank, command_for_rank) -> None:
     """Run a training stage as two "machines" on localhost: two launches with cluster.machine_rank 0 and 1 and
     one rendezvous port, one process each (gloo). `params_for_rank(rank, cluster)` writes that machine's params
     file and returns it; `command_for_rank(rank, params)` is its stage command. Both must succeed."""
-    cluster = {"num_machines": 2, "main_process_ip": "127.0.0.1", "main_process_port": free_port()}
+    from sqlforge.train.launch import _free_port  # the launcher's own pick of a free local rendezvous port
+
+    cluster = {"num_machines": 2, "main_process_ip": "127.0.0.1", "main_process_port": _free_port()}
     procs = [subprocess.Popen(command_for_rank(rank, params_for_rank(rank, {**cluster, "machine_rank": rank})),
                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for rank in (0, 1)]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,6 +18,7 @@ import pytest
 from sqlforge.engine import load_engine
 from sqlforge.io import InputError
 from sqlforge.prompts import example_prompt
+from sqlforge.train.launch import _free_port  # the launcher's own pick of a free local port
 
 from conftest import repo_params
 
@@ -50,12 +50,6 @@ def prompts(tiny_model, demo_records):
 
 def texts(out):
     return [[c.text for c in row] for row in out]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @needs_ray
